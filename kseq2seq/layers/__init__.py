@@ -1,0 +1,3 @@
+from kseq2seq.layers.attention import BahdanauAttention, LuongAttention
+from kseq2seq.layers.decoders import AttentionDecoder
+from kseq2seq.layers.encoders import RNNEncoder

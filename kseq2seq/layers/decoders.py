@@ -1,0 +1,143 @@
+"""Level 1: recurrent decoder with attention and input feeding.
+
+One step, shared by training (teacher forcing over a whole sequence) and by
+decoding (one token at a time), so both compute the same function:
+
+    x_t     = embed(y_{t-1})
+    s_t     = RNNCell([x_t ; c_{t-1}], state_{t-1})        # input feeding
+    c_t, α_t = attention(s_t, encoder outputs)              # keys precomputed
+    logits_t = W_o [s_t ; c_t]
+
+The decoder's recurrent state is carried from step to step; the encoder's
+final state only initialises it (through a tanh bridge, as in Bahdanau et al.).
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kseq2seq.layers.attention import make_attention
+from kseq2seq.utils import check_fraction, check_one_of, check_positive_int
+
+CELLS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
+
+
+@keras.saving.register_keras_serializable(package="kseq2seq")
+class AttentionDecoder(keras.layers.Layer):
+    """Embedding + LSTM/GRU cell + attention over encoder outputs + vocabulary projection.
+
+    Methods used by decoding:
+        `initial_state(encoder_states, values)` -> state dict,
+        `step(token_ids, state, values, keys, encoder_padding_mask)` -> `(logits, state, weights)`,
+        `attention.project_keys(values)` -> keys, computed once per source.
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        embedding_dim,
+        units,
+        cell_type="gru",
+        attention="bahdanau",
+        attention_units=None,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
+        self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
+        self.units = check_positive_int("units", units)
+        self.cell_type = check_one_of("cell_type", cell_type, set(CELLS))
+        self.attention_type = attention
+        self.attention_units = check_positive_int("attention_units", attention_units or units)
+        self.dropout = check_fraction("dropout", dropout)
+
+        policy = self.dtype_policy
+        self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding", dtype=policy)
+        self.cell = CELLS[cell_type](units, name=f"{cell_type}_cell", dtype=policy)
+        self.attention = make_attention(attention, self.attention_units)
+        self.bridges = [
+            keras.layers.Dense(units, activation="tanh", name=f"bridge_{i}", dtype=policy)
+            for i in range(2 if cell_type == "lstm" else 1)
+        ]
+        self.output_projection = keras.layers.Dense(vocabulary_size, name="logits", dtype=policy)
+        self.dropout_layer = keras.layers.Dropout(dropout)
+
+    def build(self, token_ids_shape, values_shape, encoder_states_shape=None, encoder_padding_mask_shape=None):
+        batch, values_dim = values_shape[0], values_shape[-1]
+        self.embedding.build(token_ids_shape)
+        self.cell.build((batch, self.embedding_dim + values_dim))
+        self.attention.build((batch, self.units), values_shape)
+        for bridge, shape in zip(self.bridges, encoder_states_shape or []):
+            bridge.build(shape)
+        self.output_projection.build((batch, self.units + values_dim))
+
+    def initial_state(self, encoder_states, values):
+        """Decoder state at step 0: bridged encoder states and a zero context."""
+        rnn = [bridge(s) for bridge, s in zip(self.bridges, encoder_states)]
+        context = ops.zeros_like(values[:, 0, :])
+        return {"rnn": rnn, "context": context}
+
+    def _recurrence(self, x, state, values, keys, encoder_padding_mask, training=False):
+        output, rnn = self.cell(ops.concatenate([x, state["context"]], axis=-1), state["rnn"], training=training)
+        rnn = list(rnn) if isinstance(rnn, (list, tuple)) else [rnn]
+        context, weights = self.attention(output, values, keys=keys, encoder_padding_mask=encoder_padding_mask)
+        return output, {"rnn": rnn, "context": context}, weights
+
+    def step(self, token_ids, state, values, keys, encoder_padding_mask=None):
+        """One decoding step for token ids `[batch]`; returns logits `[batch, vocab]`."""
+        x = self.embedding(token_ids)
+        output, state, weights = self._recurrence(x, state, values, keys, encoder_padding_mask)
+        logits = self.output_projection(ops.concatenate([output, state["context"]], axis=-1))
+        return logits, state, weights
+
+    def call(self, token_ids, values, encoder_states, encoder_padding_mask=None, training=False):
+        """Teacher forcing: decoder inputs `[batch, target_length]` -> logits `[batch, target_length, vocab]`."""
+        keys = self.attention.project_keys(values)
+        embedded = self.dropout_layer(self.embedding(token_ids), training=training)
+
+        def body(state, x_t):
+            output, state, _ = self._recurrence(x_t, state, values, keys, encoder_padding_mask, training)
+            return state, ops.concatenate([output, state["context"]], axis=-1)
+
+        # The time loop is a tf.while_loop (compiled into the graph, XLA-able);
+        # the vocabulary projection then runs once over all steps.
+        features = _scan_outputs(body, self.initial_state(encoder_states, values), embedded)
+        features = self.dropout_layer(features, training=training)
+        return self.output_projection(features)
+
+    def compute_output_spec(self, token_ids, values, encoder_states, encoder_padding_mask=None, training=False):
+        return keras.KerasTensor(tuple(token_ids.shape) + (self.vocabulary_size,), dtype=self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "embedding_dim": self.embedding_dim,
+                "units": self.units,
+                "cell_type": self.cell_type,
+                "attention": self.attention_type,
+                "attention_units": self.attention_units,
+                "dropout": self.dropout,
+            }
+        )
+        return config
+
+
+def _scan_outputs(fn, state, xs):
+    """Runs `state, y = fn(state, x_t)` over axis 1 of `xs`; returns the ys `[batch, time, ...]`.
+
+    Unlike `tf.scan`/`keras.ops.scan`, only the outputs are stacked, not every
+    intermediate state.
+    """
+    xs_time_major = tf.transpose(xs, (1, 0, 2))
+    steps = tf.shape(xs_time_major)[0]
+    ys = tf.TensorArray(xs.dtype, size=steps, element_shape=None)
+
+    def body(t, state, ys):
+        state, y = fn(state, xs_time_major[t])
+        return t + 1, state, ys.write(t, y)
+
+    _, _, ys = tf.while_loop(lambda t, *_: t < steps, body, (tf.constant(0), state, ys), maximum_iterations=steps)
+    return tf.transpose(ys.stack(), (1, 0, 2))

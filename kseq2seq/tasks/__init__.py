@@ -1,0 +1,2 @@
+from kseq2seq.tasks.task import Seq2SeqTask
+from kseq2seq.tasks.translation import Translator

@@ -1,0 +1,302 @@
+"""Level 3: the shared task: a backbone + preprocessor that fits and generates from raw text.
+
+A task is a functional Keras model with the backbone's inputs and outputs,
+so `fit`, `evaluate`, `save` and `keras.models.load_model` behave as for
+any Keras model. It adds three things: raw `(source, target)` string
+datasets are preprocessed in the tf.data graph, `generate` decodes raw
+strings inside one `tf.function`, and `from_preset` builds a ready model
+from a preset (a dict of sizes and defaults) and training text.
+"""
+
+import collections
+import logging
+
+import keras
+import tensorflow as tf
+
+from kseq2seq import decoding
+from kseq2seq.models import Seq2SeqBackbone
+from kseq2seq.preprocessors import Seq2SeqPreprocessor
+from kseq2seq.tokenizers import END_ID, START_ID, get_tokenizer_class
+from kseq2seq.utils import check_positive_int
+
+logger = logging.getLogger(__name__)
+
+Generation = collections.namedtuple("Generation", ["text", "score", "source_tokens", "output_tokens", "attention"])
+
+BACKBONE_KEYS = ("embedding_dim", "units", "cell_type", "bidirectional", "num_encoder_layers", "attention", "dropout")
+
+
+@keras.saving.register_keras_serializable(package="kseq2seq")
+def masked_accuracy(y_true, y_pred):
+    """Token accuracy over non-padding labels (label 0 is padding)."""
+    y_true = tf.cast(y_true, tf.int32)
+    mask = tf.cast(y_true != 0, tf.float32)
+    hits = tf.cast(tf.argmax(y_pred, axis=-1, output_type=tf.int32) == y_true, tf.float32)
+    return tf.reduce_sum(hits * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
+class Seq2SeqTask(keras.Model):
+    """Base of every text-to-text task; subclasses only add presets and docs."""
+
+    presets = {}
+
+    def __init__(self, backbone, preprocessor, max_length=32, preset=None, **kwargs):
+        # === Functional Model ===
+        inputs = backbone.input
+        super().__init__(inputs=inputs, outputs=backbone(inputs), **kwargs)
+        # === Config ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.max_length = check_positive_int("max_length", max_length)
+        self.preset = preset
+        self._generate_functions = {}
+
+    # --- building -------------------------------------------------------
+    @classmethod
+    def from_preset(cls, preset, train_texts, **overrides):
+        """Builds an untrained, compiled task from a preset name and training pairs.
+
+        Args:
+            preset: a name in `cls.presets`.
+            train_texts: the training `(source, target)` pairs (a `tf.data.Dataset`
+                of string pairs, or a list of pairs) the vocabularies are built from.
+            **overrides: any preset field, e.g. `units=256`, `tokenizer="word"`.
+        """
+        config = cls.preset_config(preset, **overrides)
+        sources, targets = _split_pairs(train_texts)
+        tokenizer_args = {
+            "max_vocabulary_size": config["max_vocabulary_size"],
+            "min_count": config["min_count"],
+            "lowercase": config["lowercase"],
+        }
+        tokenizer_class = get_tokenizer_class(config["tokenizer"])
+        preprocessor = Seq2SeqPreprocessor(
+            tokenizer_class.from_texts(sources, name="source_tokenizer", **tokenizer_args),
+            tokenizer_class.from_texts(targets, name="target_tokenizer", **tokenizer_args),
+            source_length=config["source_length"],
+            target_length=config["target_length"],
+        )
+        backbone = Seq2SeqBackbone(
+            preprocessor.source_tokenizer.vocabulary_size,
+            preprocessor.target_tokenizer.vocabulary_size,
+            **{k: config[k] for k in BACKBONE_KEYS},
+        )
+        task = cls(backbone, preprocessor, max_length=config["max_length"], preset=preset)
+        task.compile(optimizer=keras.optimizers.Adam(config["learning_rate"], clipnorm=config["clipnorm"]))
+        return task
+
+    @classmethod
+    def preset_config(cls, preset, **overrides):
+        if preset not in cls.presets:
+            raise ValueError(f"Expected preset to be one of {sorted(cls.presets)}. Received: preset={preset!r}")
+        config = dict(cls.presets[preset])
+        unknown = sorted(set(overrides) - set(config))
+        if unknown:
+            raise ValueError(f"Expected overrides among {sorted(config)}. Received unknown: {unknown}")
+        config.update(overrides)
+        return config
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """Defaults: Adam, masked cross-entropy (`ignore_class=0`) and masked token accuracy."""
+        if loss is None:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics or [masked_accuracy], **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips (with a warning) restoring compile state for models that
+        # override `compile`; ours keeps Keras' signature, so restore it.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    # --- training -------------------------------------------------------
+    def make_dataset(self, data, batch_size=64, shuffle=False, seed=None):
+        """Raw `(source, target)` strings -> batched, tokenized, prefetched dataset.
+
+        Accepts a list of pairs or a `tf.data.Dataset` of string pairs, batched or not.
+        A dataset that already yields token ids is returned unchanged.
+        """
+        if not isinstance(data, tf.data.Dataset):
+            data = tf.data.Dataset.from_tensor_slices(tuple(map(list, _split_pairs(data))))
+        spec = data.element_spec
+        if not _is_string_pairs(spec):
+            return data
+        if spec[0].shape.rank == 0:
+            if shuffle:
+                data = data.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+            data = data.batch(batch_size)
+        return data.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def fit(self, x=None, y=None, batch_size=64, validation_data=None, shuffle=True, seed=None, **kwargs):
+        """Keras `fit` on raw string pairs (or on already tokenized batches)."""
+        if y is not None:
+            return super().fit(x, y, batch_size=batch_size, validation_data=validation_data, **kwargs)
+        x = self.make_dataset(x, batch_size, shuffle=shuffle, seed=seed)
+        if validation_data is not None:
+            validation_data = self.make_dataset(validation_data, batch_size)
+        # Shuffling happened in the pipeline; Keras ignores (and warns on) it for datasets.
+        return super().fit(x, validation_data=validation_data, shuffle=False, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=64, **kwargs):
+        if y is None:
+            x = self.make_dataset(x, batch_size)
+        return super().evaluate(x, y, batch_size=batch_size, **kwargs)
+
+    # --- generation -----------------------------------------------------
+    def generate_ids(self, encoder_token_ids, sampler="greedy", max_length=None, seed=0, return_attention=False,
+                     **decoding_args):
+        """Decodes in graph: encoder ids `[batch, S]` -> `decoding.Decoded` with n-best axis.
+
+        `token_ids [batch, nbest, max_length]`, `scores [batch, nbest]` and, with
+        `return_attention`, `attention [batch, nbest, max_length, S]`.
+        `decoding_args`: `num_beams`, `length_penalty`, `nbest`, `temperature`, `top_k`, `top_p`.
+        """
+        values, keys, state, mask = self.backbone.encode(encoder_token_ids)
+        if sampler == "beam":
+            # The step function sees batch * num_beams rows.
+            values, keys, mask = decoding.tile_batch((values, keys, mask), decoding_args.get("num_beams", 4))
+        decoder = self.backbone.decoder
+
+        def step_fn(token_ids, state):
+            return decoder.step(token_ids, state, values, keys, mask)
+
+        return decoding.decode(
+            step_fn,
+            state,
+            tf.shape(encoder_token_ids)[0],
+            START_ID,
+            END_ID,
+            self.max_length if max_length is None else max_length,
+            sampler=sampler,
+            seed=seed,
+            return_attention=return_attention,
+            **decoding_args,
+        )
+
+    def _generate_function(self, config):
+        """One traced `tf.function` per decoding configuration; the seed is a tensor argument."""
+        key = tuple(sorted(config.items()))
+        if key not in self._generate_functions:
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32)])
+            def generate_strings(texts, seed):
+                ids = self.preprocessor.tokenize_source(texts)
+                out = self.generate_ids(ids, seed=seed, **config)
+                batch, nbest = tf.shape(out.token_ids)[0], tf.shape(out.token_ids)[1]
+                flat = tf.reshape(out.token_ids, [batch * nbest, -1])
+                strings = tf.reshape(self.preprocessor.target_tokenizer.detokenize(flat), [batch, nbest])
+                result = {"texts": strings, "scores": out.scores, "token_ids": out.token_ids, "source_ids": ids}
+                if out.attention is not None:
+                    result["attention"] = out.attention
+                return result
+
+            self._generate_functions[key] = generate_strings
+        return self._generate_functions[key]
+
+    def generate(self, texts, sampler="greedy", num_beams=4, length_penalty=0.6, nbest=1, temperature=1.0,
+                 top_k=None, top_p=None, seed=0, max_length=None, batch_size=64, return_scores=False,
+                 return_attention=False):
+        """Decodes a string or a list of strings, inside one `tf.function` per batch.
+
+        Args:
+            sampler: `"greedy"`, `"beam"` (with `num_beams`, GNMT `length_penalty`
+                alpha, `nbest` hypotheses) or `"sample"` (with `temperature`,
+                `top_k`, `top_p` and a reproducible `seed`).
+            return_scores: also return each output's score (log-probability;
+                length-normalised for beam search).
+            return_attention: return `Generation` records with source/output
+                tokens and attention weights (for `kseq2seq.plot_attention`).
+
+        Returns:
+            strings (a list for a list input; a list of `nbest` strings per input
+            when `nbest > 1`); with `return_scores`, `(outputs, scores)`.
+        """
+        check_positive_int("batch_size", batch_size)
+        config = {"sampler": sampler, "max_length": self.max_length if max_length is None else max_length}
+        if sampler == "beam":
+            config.update(num_beams=num_beams, length_penalty=length_penalty, nbest=nbest)
+        elif sampler == "sample":
+            config.update(temperature=temperature, top_k=top_k, top_p=top_p)
+        decoding.check_decoding_config(**{"nbest": nbest, "seed": seed, **config})
+        if return_attention:
+            config["return_attention"] = True
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError(f"Expected texts to be a string or a list of strings. Received: {texts[:3]!r}")
+        function = self._generate_function(config)
+        outputs, scores = [], []
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start : start + batch_size]
+            result = function(tf.constant(batch, dtype=tf.string), tf.constant(seed, tf.int32))
+            if return_attention:
+                outputs.extend(self._generations(batch, result))
+                continue
+            for row, row_scores in zip(result["texts"].numpy(), result["scores"].numpy()):
+                strings = [s.decode("utf-8") for s in row]
+                outputs.append(strings if nbest > 1 else strings[0])
+                scores.append(row_scores.tolist() if nbest > 1 else float(row_scores[0]))
+        if single:
+            outputs, scores = outputs[0], scores[0] if scores else None
+        return (outputs, scores) if return_scores and not return_attention else outputs
+
+    def _generations(self, sources, result):
+        """Per-input `Generation` records (best hypothesis) for attention plots."""
+        records = []
+        source_tokenizer, target_tokenizer = self.preprocessor.source_tokenizer, self.preprocessor.target_tokenizer
+        for i in range(len(sources)):
+            source_ids = [t for t in result["source_ids"][i].numpy().tolist() if t != 0]
+            output_ids = result["token_ids"][i, 0].numpy().tolist()
+            length = output_ids.index(END_ID) + 1 if END_ID in output_ids else len(output_ids)
+            records.append(
+                Generation(
+                    text=result["texts"][i, 0].numpy().decode("utf-8"),
+                    score=float(result["scores"][i, 0]),
+                    source_tokens=[source_tokenizer.id_to_token(t) for t in source_ids],
+                    output_tokens=[target_tokenizer.id_to_token(t) for t in output_ids[:length]],
+                    attention=result["attention"][i, 0, :length, : len(source_ids)].numpy(),
+                )
+            )
+        return records
+
+    # --- serialization --------------------------------------------------
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
+            "max_length": self.max_length,
+            "preset": self.preset,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("backbone", "preprocessor"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def _is_string_pairs(spec):
+    return (
+        isinstance(spec, tuple)
+        and len(spec) == 2
+        and all(isinstance(s, tf.TensorSpec) and s.dtype == tf.string for s in spec)
+    )
+
+
+def _split_pairs(data):
+    """`(sources, targets)` lists of Python strings from a dataset or list of pairs."""
+    if isinstance(data, tf.data.Dataset):
+        sources, targets = [], []
+        batched = data if data.element_spec[0].shape.rank else data.batch(1024)
+        for s, t in batched.as_numpy_iterator():
+            sources.extend(x.decode("utf-8") for x in s)
+            targets.extend(x.decode("utf-8") for x in t)
+        return sources, targets
+    pairs = list(data)
+    if not pairs or not all(len(p) == 2 for p in pairs):
+        raise ValueError("Expected a non-empty list of (source, target) pairs.")
+    return [p[0] for p in pairs], [p[1] for p in pairs]

@@ -1,0 +1,148 @@
+"""Level 1: tokenizers that run inside the TensorFlow graph.
+
+Every tokenizer maps strings to int32 ids with the same fixed special tokens,
+so models, decoders and exports never need to know which one is in use:
+
+    id 0 [PAD]   id 1 [UNK]   id 2 [START]   id 3 [END]
+
+The vocabulary is part of the layer's config, so it is saved with the model.
+"""
+
+import collections
+
+import keras
+import tensorflow as tf
+
+from kseq2seq.utils import check_positive_int
+
+PAD, UNK, START, END = "[PAD]", "[UNK]", "[START]", "[END]"
+SPECIAL_TOKENS = (PAD, UNK, START, END)
+PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
+
+
+class Tokenizer(keras.layers.Layer):
+    """Base class: subclasses define `split` (strings -> ragged tokens) and `separator`."""
+
+    separator = ""
+
+    def __init__(self, vocabulary, lowercase=False, **kwargs):
+        kwargs.setdefault("dtype", "string")
+        super().__init__(**kwargs)
+        vocabulary = list(vocabulary)
+        if tuple(vocabulary[:4]) != SPECIAL_TOKENS:
+            raise ValueError(
+                f"Expected vocabulary to start with {list(SPECIAL_TOKENS)}. "
+                f"Received: vocabulary[:4]={vocabulary[:4]}"
+            )
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError("Expected vocabulary without duplicate tokens.")
+        self.vocabulary = vocabulary
+        self.lowercase = lowercase
+        self._lookup = keras.layers.StringLookup(
+            vocabulary=vocabulary[2:], mask_token=PAD, oov_token=UNK, name="lookup"
+        )
+        self._id_to_token = tf.constant(vocabulary)
+
+    @classmethod
+    def from_texts(cls, texts, max_vocabulary_size=None, min_count=1, lowercase=False, **kwargs):
+        """Builds the vocabulary from an iterable or `tf.data.Dataset` of strings.
+
+        Tokens are ordered by frequency (ties alphabetically) so the result is
+        deterministic for a given corpus.
+        """
+        if max_vocabulary_size is not None:
+            check_positive_int("max_vocabulary_size", max_vocabulary_size, minimum=5)
+        check_positive_int("min_count", min_count)
+        probe = cls(list(SPECIAL_TOKENS), lowercase=lowercase)
+        counts = collections.Counter()
+        for batch in _string_batches(texts):
+            for tokens in probe.split(batch).to_list():
+                counts.update(t.decode("utf-8") for t in tokens)
+        for token in SPECIAL_TOKENS:
+            counts.pop(token, None)
+        ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+        if max_vocabulary_size is not None:
+            ranked = ranked[: max_vocabulary_size - len(SPECIAL_TOKENS)]
+        return cls(list(SPECIAL_TOKENS) + ranked, lowercase=lowercase, **kwargs)
+
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary)
+
+    def standardize(self, texts):
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        return tf.strings.lower(texts, encoding="utf-8") if self.lowercase else texts
+
+    def split(self, texts):
+        raise NotImplementedError
+
+    def tokenize(self, texts):
+        """Strings `[batch]` -> ragged int32 ids `[batch, None]` (no start/end tokens)."""
+        tokens = self.split(self.standardize(texts))
+        return tf.cast(self._lookup(tokens), tf.int32)
+
+    def detokenize(self, token_ids):
+        """Ids `[batch, length]` -> strings `[batch]`; stops at the first [END], drops [PAD]/[START]."""
+        if isinstance(token_ids, tf.RaggedTensor):
+            token_ids = token_ids.to_tensor()
+        token_ids = tf.cast(token_ids, tf.int32)
+        before_end = tf.math.cumsum(tf.cast(token_ids == END_ID, tf.int32), axis=-1) == 0
+        keep = before_end & (token_ids != PAD_ID) & (token_ids != START_ID)
+        tokens = tf.ragged.boolean_mask(tf.gather(self._id_to_token, token_ids), keep)
+        return tf.strings.reduce_join(tokens, axis=-1, separator=self.separator)
+
+    def id_to_token(self, token_id):
+        return self.vocabulary[token_id]
+
+    def call(self, texts):
+        return self.tokenize(texts)
+
+    def compute_output_spec(self, texts):
+        return keras.KerasTensor(texts.shape + (None,), dtype="int32", ragged=True)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"vocabulary": self.vocabulary, "lowercase": self.lowercase})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kseq2seq")
+class CharacterTokenizer(Tokenizer):
+    """One token per Unicode character; detokenizing joins with no separator."""
+
+    separator = ""
+
+    def split(self, texts):
+        return tf.strings.unicode_split(texts, "UTF-8")
+
+
+@keras.saving.register_keras_serializable(package="kseq2seq")
+class WordTokenizer(Tokenizer):
+    """Whitespace words with punctuation split off; detokenizing joins with spaces."""
+
+    separator = " "
+
+    def split(self, texts):
+        spaced = tf.strings.regex_replace(texts, r"(\pP)", r" \1 ")
+        return tf.strings.split(spaced)
+
+
+TOKENIZERS = {"char": CharacterTokenizer, "word": WordTokenizer}
+
+
+def get_tokenizer_class(kind):
+    if kind not in TOKENIZERS:
+        raise ValueError(f"Expected tokenizer to be one of {sorted(TOKENIZERS)}. Received: tokenizer={kind!r}")
+    return TOKENIZERS[kind]
+
+
+def _string_batches(texts, batch_size=1024):
+    if isinstance(texts, tf.data.Dataset):
+        if texts.element_spec.shape.rank == 0:
+            texts = texts.batch(batch_size)
+        for batch in texts:
+            yield batch
+        return
+    texts = list(texts)
+    for start in range(0, len(texts), batch_size):
+        yield tf.constant(texts[start : start + batch_size], dtype=tf.string)

@@ -1,0 +1,58 @@
+"""Level 0: small helpers shared by every module: argument checks and file writes."""
+
+import os
+import shutil
+import tempfile
+
+
+def check_positive_int(name, value, minimum=1):
+    """Raise a ValueError naming `name` unless `value` is an int >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"Expected {name} to be an integer >= {minimum}. Received: {name}={value!r}")
+    return value
+
+
+def check_fraction(name, value, low=0.0, high=1.0, include_high=False):
+    """Raise a ValueError unless low <= value < high (or <= high with include_high)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value
+    ok = ok and (value <= high if include_high else value < high)
+    if not ok:
+        bracket = "]" if include_high else ")"
+        raise ValueError(f"Expected {name} in [{low}, {high}{bracket}. Received: {name}={value!r}")
+    return value
+
+
+def check_one_of(name, value, choices):
+    """Raise a ValueError unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"Expected {name} to be one of {sorted(choices)}. Received: {name}={value!r}")
+    return value
+
+
+def atomic_directory(final_path, write_fn, overwrite=False):
+    """Call `write_fn(tmp_dir)` and rename the result to `final_path`.
+
+    A failure inside `write_fn` removes the temporary folder, so `final_path`
+    is either the complete new content, the untouched old content, or absent.
+    """
+    final_path = os.path.abspath(final_path)
+    if os.path.exists(final_path) and not overwrite:
+        raise FileExistsError(
+            f"Expected a path that does not exist yet (or overwrite=True). Received: {final_path}"
+        )
+    parent = os.path.dirname(final_path)
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    try:
+        write_fn(tmp_dir)
+        if os.path.exists(final_path):
+            backup = tmp_dir + "-old"
+            os.rename(final_path, backup)
+            os.rename(tmp_dir, final_path)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.rename(tmp_dir, final_path)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return final_path

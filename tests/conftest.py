@@ -1,0 +1,42 @@
+import os
+
+import keras
+import pytest
+
+SHARED_DATA = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(1234)
+
+
+def shared_data(*parts):
+    """Path under ../shared/data; skips the test with a reason when it is absent."""
+    path = os.path.join(SHARED_DATA, *parts)
+    if not os.path.exists(path):
+        pytest.skip(f"shared data not found: {path} (see ../shared/data/SOURCES.md)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_dates():
+    from kseq2seq.datasets.dates import load_dates
+
+    train, _, _ = load_dates(num_train=64, num_validation=1, num_test=1, seed=3)
+    return train
+
+
+@pytest.fixture(scope="session")
+def tiny_translator(tiny_dates):
+    """A small translator trained for 300 steps on 64 dates (about 10 s on 2 cores)."""
+    import kseq2seq
+
+    keras.utils.set_random_seed(1234)
+    translator = kseq2seq.Translator.from_preset(
+        "bahdanau_gru_small", train_texts=tiny_dates, units=32, embedding_dim=16
+    )
+    data = translator.make_dataset(tiny_dates, batch_size=32).cache().repeat()
+    history = translator.fit(data, steps_per_epoch=100, epochs=3, verbose=0)
+    translator.test_history = history.history
+    return translator

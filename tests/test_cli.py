@@ -1,0 +1,65 @@
+import io
+import json
+import os
+
+import pytest
+
+from kseq2seq import cli
+
+
+def write_pairs(folder, pairs, name="train"):
+    src, tgt = os.path.join(folder, f"{name}.src"), os.path.join(folder, f"{name}.tgt")
+    with open(src, "w", encoding="utf-8") as f:
+        f.write("".join(s + "\n" for s, _ in pairs))
+    with open(tgt, "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for _, t in pairs))
+    return src, tgt
+
+
+def run(argv):
+    out = io.StringIO()
+    code = cli.main(argv, out=out)
+    return code, out.getvalue()
+
+
+def test_train_generate_evaluate(tmp_path, tiny_dates):
+    src, tgt = write_pairs(str(tmp_path), tiny_dates)
+    model_dir = str(tmp_path / "model")
+    code, _ = run(["train", "--preset", "bahdanau_gru_small", "--source-file", src, "--target-file", tgt,
+                   "--output", model_dir, "--epochs", "1", "--set", "units=8", "--set", "embedding_dim=4"])
+    assert code == 0 and sorted(os.listdir(model_dir)) == ["metadata.json", "model.keras"]
+    with open(os.path.join(model_dir, "metadata.json")) as f:
+        metadata = json.load(f)
+    assert metadata["preset"] == "bahdanau_gru_small" and metadata["overrides"] == {"units": 8, "embedding_dim": 4}
+
+    model = cli.load_model(model_dir)
+    expected = model.generate(["3 June 2019", "2019/06/03"])
+    code, output = run(["generate", "--model", model_dir, "3 June 2019", "2019/06/03"])
+    assert code == 0 and output.splitlines() == expected
+
+    report = str(tmp_path / "report.json")
+    code, output = run(["evaluate", "--model", model_dir, "--source-file", src, "--target-file", tgt,
+                        "--limit", "8", "--report", report])
+    assert code == 0 and "BLEU = " in output and "nrefs:1" in output
+    with open(report) as f:
+        assert json.load(f)["num_examples"] == 8
+
+    code, _ = run(["train", "--preset", "bahdanau_gru_small", "--source-file", src, "--target-file", tgt,
+                   "--output", model_dir])
+    assert code == 2  # never overwrites without --overwrite
+
+
+def test_misaligned_files_are_a_clear_error(tmp_path, capsys):
+    src, _ = write_pairs(str(tmp_path), [("a", "b"), ("c", "d")])
+    _, tgt = write_pairs(str(tmp_path), [("a", "b")], name="short")
+    code, _ = run(["train", "--preset", "bahdanau_gru_small", "--source-file", src, "--target-file", tgt,
+                   "--output", str(tmp_path / "m")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "2 lines" in err and "1 lines" in err and src in err and tgt in err
+    assert not os.path.exists(tmp_path / "m")
+
+
+def test_bad_override_syntax():
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "--preset", "p", "--output", "o", "--set", "units"])

@@ -1,0 +1,54 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kseq2seq.tokenizers import END_ID, START_ID, UNK_ID, CharacterTokenizer, WordTokenizer, get_tokenizer_class
+
+
+def test_character_vocabulary_is_frequency_ordered_and_deterministic():
+    tok = CharacterTokenizer.from_texts(["aab", "ba", "c"])
+    assert tok.vocabulary == ["[PAD]", "[UNK]", "[START]", "[END]", "a", "b", "c"]
+    assert tok.tokenize(["abcz"]).to_list() == [[4, 5, 6, UNK_ID]]
+    assert CharacterTokenizer.from_texts(tf.data.Dataset.from_tensor_slices(["aab", "ba", "c"])).vocabulary == tok.vocabulary
+
+
+def test_word_tokenizer_splits_punctuation_lowercases_and_limits_size():
+    tok = WordTokenizer.from_texts(["A dog, a cat.", "a dog"], lowercase=True, max_vocabulary_size=7)
+    assert tok.vocabulary == ["[PAD]", "[UNK]", "[START]", "[END]", "a", "dog", ","]
+    ids = tok.tokenize(["A dog, a bird."]).to_list()
+    assert ids == [[4, 5, 6, 4, UNK_ID, UNK_ID]]
+    assert tok.detokenize(tf.ragged.constant(ids)).numpy().tolist() == [b"a dog , a [UNK] [UNK]"]
+    assert WordTokenizer.from_texts(["a a b"], min_count=2).vocabulary[4:] == ["a"]
+
+
+def test_detokenize_stops_at_end_and_skips_padding_and_start():
+    tok = CharacterTokenizer.from_texts(["abc"])
+    ids = np.array([[START_ID, 4, 5, END_ID, 6, 6], [6, 5, 4, 0, 0, 0]], "int32")
+    assert tok.detokenize(ids).numpy().tolist() == [b"ab", b"cba"]
+
+
+def test_round_trip_unicode_in_tf_function():
+    texts = ["14. Juli 1789", "4 août 2031"]
+    tok = CharacterTokenizer.from_texts(texts)
+
+    @tf.function
+    def round_trip(t):
+        return tok.detokenize(tok.tokenize(t).to_tensor())
+
+    assert [s.decode() for s in round_trip(tf.constant(texts)).numpy()] == texts
+
+
+def test_serialization_keeps_vocabulary():
+    tok = WordTokenizer.from_texts(["x y z"], lowercase=True)
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(tok))
+    assert type(clone) is WordTokenizer and clone.vocabulary == tok.vocabulary and clone.lowercase
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="start with"):
+        CharacterTokenizer(["a", "b"])
+    with pytest.raises(ValueError, match="max_vocabulary_size=2"):
+        CharacterTokenizer.from_texts(["ab"], max_vocabulary_size=2)
+    with pytest.raises(ValueError, match="tokenizer='bpe'"):
+        get_tokenizer_class("bpe")

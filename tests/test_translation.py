@@ -1,0 +1,122 @@
+import doctest
+
+import keras
+import numpy as np
+import pytest
+
+import kseq2seq
+from kseq2seq.tasks import translation
+
+
+def test_a_few_hundred_steps_drive_the_loss_down(tiny_translator, tiny_dates):
+    losses = tiny_translator.test_history["loss"]
+    assert losses[0] > 1.0  # ln(15) = 2.7 at the start, 15 target symbols
+    assert losses[-1] < 0.3
+    outputs = tiny_translator.generate([s for s, _ in tiny_dates])
+    assert np.mean([o == t for o, (_, t) in zip(outputs, tiny_dates)]) >= 0.9
+
+
+def test_generate_is_batched_and_shape_preserving(tiny_translator, tiny_dates):
+    sources = [s for s, _ in tiny_dates[:10]]
+    outputs = tiny_translator.generate(sources)
+    assert tiny_translator.generate(sources, batch_size=3) == outputs
+    assert tiny_translator.generate(sources[4]) == outputs[4]
+    out = tiny_translator.generate_ids(tiny_translator.preprocessor.tokenize_source(sources[:2]))
+    assert out.token_ids.shape == (2, 1, tiny_translator.max_length) and out.scores.shape == (2, 1)
+
+
+def test_save_load_round_trip_gives_identical_generate(tiny_translator, tiny_dates, tmp_path):
+    path = str(tmp_path / "translator.keras")
+    tiny_translator.save(path)
+    restored = keras.models.load_model(path)  # no custom_objects
+    assert type(restored) is kseq2seq.Translator
+    sources = [s for s, _ in tiny_dates] + ["31 décembre 1999", "1/1/2001", "unknown ✓ text"]
+    assert restored.generate(sources) == tiny_translator.generate(sources)
+    assert restored.preprocessor.source_tokenizer.vocabulary == tiny_translator.preprocessor.source_tokenizer.vocabulary
+    assert restored.optimizer.iterations.numpy() == tiny_translator.optimizer.iterations.numpy()
+
+
+def test_fit_accepts_lists_batched_datasets_and_validation(tiny_dates):
+    translator = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=tiny_dates, units=8)
+    batched = kseq2seq.datasets.to_dataset(tiny_dates).batch(16)
+    history = translator.fit(batched, validation_data=tiny_dates[:8], epochs=1, verbose=0)
+    assert set(history.history) >= {"loss", "masked_accuracy", "val_loss", "val_masked_accuracy"}
+    loss, accuracy = translator.evaluate(tiny_dates[:16], verbose=0)
+    assert 0.0 <= accuracy <= 1.0 and loss > 0
+
+
+def test_presets_are_data_and_errors_name_the_argument(tiny_dates):
+    for name, preset in translation.PRESETS.items():
+        assert set(preset) == set(translation.PRESETS["bahdanau_gru_small"]), name
+    lstm = kseq2seq.Translator.from_preset(
+        "bahdanau_lstm_base", train_texts=[("a b", "c d")], units=8, embedding_dim=4, num_encoder_layers=1
+    )
+    assert lstm.backbone.cell_type == "lstm" and lstm.preprocessor.source_tokenizer.lowercase
+    with pytest.raises(ValueError, match="preset='nope'"):
+        kseq2seq.Translator.from_preset("nope", train_texts=tiny_dates)
+    with pytest.raises(ValueError, match="unit"):
+        kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=tiny_dates, unit=3)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        lstm.generate(["a"], batch_size=0)
+
+
+def test_docstring_examples_run():
+    from kseq2seq import models
+
+    for module in (translation, models):
+        result = doctest.testmod(module, extraglobs={"np": np}, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+@pytest.mark.parametrize("sampler,args", [
+    ("greedy", {}),
+    ("beam", {"num_beams": 3, "nbest": 2, "length_penalty": 0.6}),
+    ("sample", {"top_k": 4, "top_p": 0.9, "temperature": 1.5}),
+])
+def test_decoding_is_identical_eager_in_tf_function_and_with_xla(tiny_translator, tiny_dates, sampler, args):
+    import tensorflow as tf
+
+    ids = tiny_translator.preprocessor.tokenize_source([s for s, _ in tiny_dates[:6]])
+    run = lambda x: tiny_translator.generate_ids(x, sampler=sampler, seed=5, **args)  # noqa: E731
+    eager = run(ids)
+    for compiled in (tf.function(run), tf.function(run, jit_compile=True)):
+        out = compiled(ids)
+        np.testing.assert_array_equal(out.token_ids.numpy(), eager.token_ids.numpy())
+        np.testing.assert_allclose(out.scores.numpy(), eager.scores.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_beam_and_sampling_through_generate(tiny_translator, tiny_dates):
+    sources = [s for s, _ in tiny_dates[:8]]
+    greedy, greedy_scores = tiny_translator.generate(sources, return_scores=True)
+    one_beam = tiny_translator.generate(sources, sampler="beam", num_beams=1, nbest=1, length_penalty=0.0)
+    assert one_beam == greedy
+    nbest, scores = tiny_translator.generate(sources, sampler="beam", num_beams=4, nbest=3, return_scores=True)
+    assert all(len(row) == 3 and len(set(row)) == 3 for row in nbest)
+    assert all(row == sorted(row, reverse=True) for row in scores)
+    assert all(g < 0 for g in greedy_scores)
+    first = tiny_translator.generate(sources, sampler="sample", temperature=2.0, seed=11)
+    assert tiny_translator.generate(sources, sampler="sample", temperature=2.0, seed=11) == first
+    assert tiny_translator.generate(sources, sampler="sample", temperature=0.0) == greedy
+    for bad, message in [({"sampler": "beam", "num_beams": 0}, "num_beams=0"),
+                         ({"sampler": "sample", "top_p": 1.2}, "top_p=1.2"),
+                         ({"sampler": "sample", "temperature": -1}, "temperature=-1"),
+                         ({"sampler": "nucleus"}, "sampler='nucleus'"),
+                         ({"nbest": 2}, "nbest=2"),
+                         ({"max_length": 0}, "max_length=0")]:
+        with pytest.raises(ValueError, match=message):
+            tiny_translator.generate(sources, **bad)
+
+
+def test_attention_is_returned_and_plotted(tiny_translator, tmp_path):
+    record = tiny_translator.generate("12 de septiembre de 1992", return_attention=True)
+    assert record.source_tokens == list("12 de septiembre de 1992")
+    assert record.output_tokens[-1] == "[END]" and "".join(record.output_tokens[:-1]) == record.text
+    assert record.attention.shape == (len(record.output_tokens), len(record.source_tokens))
+    np.testing.assert_allclose(record.attention.sum(axis=1), 1.0, atol=1e-5)
+    beam = tiny_translator.generate(["1/1/2001"], sampler="beam", num_beams=3, return_attention=True)[0]
+    np.testing.assert_allclose(beam.attention.sum(axis=1), 1.0, atol=1e-5)
+    path = tmp_path / "attention.png"
+    kseq2seq.plot_attention(record.source_tokens, record.output_tokens, record.attention, path=str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="shape"):
+        kseq2seq.plot_attention(["a", "b"], ["c"], np.zeros((1, 1)))
