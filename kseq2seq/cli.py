@@ -21,6 +21,33 @@ def _parse_override(text):
         return key, value
 
 
+def add_decoding_arguments(parser):
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--sampler", default="greedy", choices=["greedy", "beam", "sample"])
+    group.add_argument("--num-beams", type=int, default=4)
+    group.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha for beam search")
+    group.add_argument("--nbest", type=int, default=1, help="hypotheses per input (beam search)")
+    group.add_argument("--temperature", type=float, default=1.0)
+    group.add_argument("--top-k", type=int)
+    group.add_argument("--top-p", type=float)
+    group.add_argument("--seed", type=int, default=0, help="sampling seed")
+    group.add_argument("--max-length", type=int)
+
+
+def decoding_kwargs(args):
+    return {
+        "sampler": args.sampler,
+        "num_beams": args.num_beams,
+        "length_penalty": args.length_penalty,
+        "nbest": args.nbest,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "seed": args.seed,
+        "max_length": args.max_length,
+    }
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="kseq2seq", description="Attention sequence-to-sequence models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +70,7 @@ def build_parser():
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--limit", type=int, help="use only the first N training pairs")
+    train.add_argument("--time-budget", type=float, metavar="MINUTES", help="stop training after this many minutes")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--set", type=_parse_override, action="append", default=[], metavar="KEY=VALUE",
                        help="override a preset field, e.g. --set units=256")
@@ -51,6 +79,7 @@ def build_parser():
     generate.add_argument("--model", required=True, help="a model folder (or .keras file)")
     generate.add_argument("--batch-size", type=int, default=64)
     generate.add_argument("texts", nargs="*", help="texts to decode; read from standard input if none")
+    add_decoding_arguments(generate)
 
     evaluate = commands.add_parser("evaluate", help="BLEU and exact match of a saved model on parallel files")
     evaluate.add_argument("--task", default="translation", choices=["translation"])
@@ -60,6 +89,21 @@ def build_parser():
     evaluate.add_argument("--limit", type=int)
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--report", help="write a JSON report here")
+    add_decoding_arguments(evaluate)
+    export = commands.add_parser("export", help="export a saved model as a SavedModel for TF Serving")
+    export.add_argument("--model", required=True, help="a model folder (or .keras file)")
+    export.add_argument("--output", required=True, help="the version folder, e.g. saved_models/dates/1")
+    export.add_argument("--overwrite", action="store_true")
+    export.add_argument("--num-beams", type=int, default=4, help="beam_search signature: beams")
+    export.add_argument("--length-penalty", type=float, default=0.6, help="beam_search signature: GNMT alpha")
+    export.add_argument("--nbest", type=int, default=4, help="beam_search signature: hypotheses returned")
+
+    serve = commands.add_parser("serve", help="serve a SavedModel over TF Serving's REST API")
+    serve.add_argument("--model", required=True, help="a SavedModel folder or a folder of numbered versions")
+    serve.add_argument("--name", help="model name in URLs (default: the model folder's name)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--max-request-bytes", type=int, default=1 << 20)
     return parser
 
 
@@ -74,14 +118,16 @@ def load_model(path):
     return keras.models.load_model(model_file)
 
 
-def save_model(task, output, metadata, overwrite=False):
-    """Writes `model.keras` and `metadata.json` into `output` atomically."""
+def save_model(task, output, metadata, overwrite=False, serving_version=None):
+    """Writes `model.keras`, `metadata.json` and optionally a SavedModel `<version>/` into `output` atomically."""
     from kseq2seq.utils import atomic_directory
 
     def write(folder):
         task.save(os.path.join(folder, MODEL_FILE))
         with open(os.path.join(folder, METADATA_FILE), "w") as f:
             json.dump(metadata, f, indent=2, sort_keys=True)
+        if serving_version is not None:
+            task.export(os.path.join(folder, str(serving_version)))
 
     return atomic_directory(output, write, overwrite=overwrite)
 
@@ -104,6 +150,7 @@ def _metadata(task, **extra):
 
 def run_demo(args, out):
     import keras
+    import tensorflow as tf
 
     import kseq2seq
     from kseq2seq.datasets.dates import load_dates
@@ -115,15 +162,20 @@ def run_demo(args, out):
     translator = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=train)
     translator.fit(train, validation_data=validation, epochs=args.epochs, seed=args.seed, verbose=2)
     val_loss, val_accuracy = translator.evaluate(validation, verbose=0)
-    path = save_model(translator, args.output, _metadata(translator, data="dates"), overwrite=True)
+    path = save_model(translator, args.output, _metadata(translator, data="dates"), overwrite=True, serving_version=1)
     reloaded = load_model(path)
     outputs = reloaded.generate([s for s, _ in test])
     score = exact_match(outputs, [t for _, t in test])
     print(f"Validation token accuracy: {val_accuracy:.4f} (loss {val_loss:.4f})", file=out)
     print(f"Test exact match: {score:.2%} on {len(test)} examples (model reloaded from {path})", file=out)
     examples = ["3 June 2019", "the 1st of January 2000", "12/25/1999", "14. Juli 1789", "le 4 août 2031"]
-    for source, output in zip(examples, reloaded.generate(examples)):
+    served = tf.saved_model.load(os.path.join(path, "1")).signatures["serving_default"]
+    exported = [s.decode("utf-8") for s in served(inputs=tf.constant(examples))["outputs"].numpy()]
+    print(f"Translations by the exported SavedModel ({os.path.join(path, '1')}, TF Serving layout):", file=out)
+    for source, output in zip(examples, exported):
         print(f"  {source!r:32} -> {output}", file=out)
+    if exported != reloaded.generate(examples):
+        raise RuntimeError("The exported SavedModel and the Keras model disagree.")
     return 0
 
 
@@ -132,6 +184,7 @@ def run_train(args, out):
 
     import kseq2seq
     from kseq2seq.datasets import text_files
+    from kseq2seq.training import TimeBudget
 
     keras.utils.set_random_seed(args.seed)
     if args.tsv:
@@ -148,11 +201,14 @@ def run_train(args, out):
     overrides = dict(args.set)
     config = kseq2seq.Translator.preset_config(args.preset, **overrides)
     translator = kseq2seq.Translator.from_preset(args.preset, train_texts=pairs, **overrides)
+    callbacks = [TimeBudget(args.time_budget)] if args.time_budget else []
     translator.fit(
         pairs,
         validation_data=validation,
         batch_size=args.batch_size or config["batch_size"],
         epochs=args.epochs or config["epochs"],
+        bucket_boundaries=config["bucket_boundaries"],
+        callbacks=callbacks,
         seed=args.seed,
         verbose=2,
     )
@@ -162,9 +218,17 @@ def run_train(args, out):
 
 
 def run_generate(args, out):
+    """One output per line; with --nbest > 1, `input_index<TAB>score<TAB>text` lines, best first."""
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
-    for output in load_model(args.model).generate(texts, batch_size=args.batch_size):
-        print(output, file=out)
+    outputs, scores = load_model(args.model).generate(
+        texts, batch_size=args.batch_size, return_scores=True, **decoding_kwargs(args)
+    )
+    for i, (output, score) in enumerate(zip(outputs, scores)):
+        if args.nbest == 1:
+            print(output, file=out)
+            continue
+        for hypothesis, hypothesis_score in zip(output, score):
+            print(f"{i}\t{hypothesis_score:.4f}\t{hypothesis}", file=out)
     return 0
 
 
@@ -173,7 +237,11 @@ def run_evaluate(args, out):
     from kseq2seq.metrics import evaluate_generation
 
     pairs = text_files.load_text_pairs(args.source_file, args.target_file, limit=args.limit)
-    result = evaluate_generation(load_model(args.model), pairs, batch_size=args.batch_size)
+    kwargs = decoding_kwargs(args)
+    if args.nbest != 1:
+        raise ValueError(f"Expected --nbest 1 for evaluation. Received: --nbest {args.nbest}")
+    result = evaluate_generation(load_model(args.model), pairs, batch_size=args.batch_size, decoding=kwargs)
+    result["decoding"] = kwargs
     print(f"BLEU = {result['bleu']:.2f} ({result['bleu_signature']})", file=out)
     print(f"Exact match = {result['exact_match']:.2%} on {result['num_examples']} examples", file=out)
     if args.report:
@@ -182,7 +250,39 @@ def run_evaluate(args, out):
     return 0
 
 
-COMMANDS = {"demo": run_demo, "train": run_train, "generate": run_generate, "evaluate": run_evaluate}
+def run_export(args, out):
+    beam = {"num_beams": args.num_beams, "length_penalty": args.length_penalty, "nbest": args.nbest}
+    path = load_model(args.model).export(args.output, overwrite=args.overwrite, beam_config=beam)
+    print(f"Exported a SavedModel to {path}", file=out)
+    return 0
+
+
+def run_serve(args, out):
+    from kseq2seq import serving
+
+    model = serving.Model(args.model)
+    name = args.name or serving.default_name(args.model)
+    server = serving.make_server(model, name, args.host, args.port, args.max_request_bytes)
+    host, port = server.server_address[:2]
+    print(f"Serving {model.path} as '{name}' (version {model.version}) on http://{host}:{port}/v1/models/{name}", file=out)
+    out.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+COMMANDS = {
+    "demo": run_demo,
+    "train": run_train,
+    "generate": run_generate,
+    "evaluate": run_evaluate,
+    "export": run_export,
+    "serve": run_serve,
+}
 
 
 def main(argv=None, out=None):

@@ -43,11 +43,11 @@ def exact_match(hypotheses, references):
     return sum(h.strip() == r.strip() for h, r in zip(hypotheses, references)) / len(hypotheses)
 
 
-def evaluate_generation(model, pairs, batch_size=64, **bleu_kwargs):
-    """Decodes the sources of `pairs` with `model.generate`; returns BLEU, exact match and outputs."""
+def evaluate_generation(model, pairs, batch_size=64, decoding=None, **bleu_kwargs):
+    """Decodes the sources of `pairs` with `model.generate(**decoding)`; returns BLEU, exact match and outputs."""
     sources = [s for s, _ in pairs]
     references = [t for _, t in pairs]
-    hypotheses = model.generate(sources, batch_size=batch_size)
+    hypotheses = model.generate(sources, batch_size=batch_size, **(decoding or {}))
     bleu = corpus_bleu(hypotheses, references, **bleu_kwargs)
     return {
         "bleu": bleu.score,

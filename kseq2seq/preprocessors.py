@@ -42,17 +42,21 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
         source = _as_batch(source, "source")
         return self.source_tokenizer.tokenize(source)[:, : self.source_length].to_tensor(0)
 
-    def call(self, source, target=None):
-        x = {"encoder_token_ids": self.tokenize_source(source)}
-        if target is None:
-            return x
+    def tokenize_pairs(self, source, target):
+        """Ragged `(encoder_ids, decoder_ids, labels)` for a batch, before padding."""
+        source_ids = self.source_tokenizer.tokenize(_as_batch(source, "source"))[:, : self.source_length]
         target = self.target_tokenizer.tokenize(_as_batch(target, "target"))[:, : self.target_length - 1]
         batch = target.nrows()
-        start = tf.fill([batch, 1], START_ID)
-        end = tf.fill([batch, 1], END_ID)
-        x["decoder_token_ids"] = tf.concat([start, target], axis=1).to_tensor(0)
-        labels = tf.concat([target, end], axis=1).to_tensor(0)
-        return x, labels
+        decoder_ids = tf.concat([tf.fill([batch, 1], START_ID), target], axis=1)
+        labels = tf.concat([target, tf.fill([batch, 1], END_ID)], axis=1)
+        return source_ids, decoder_ids, labels
+
+    def call(self, source, target=None):
+        if target is None:
+            return {"encoder_token_ids": self.tokenize_source(source)}
+        source_ids, decoder_ids, labels = self.tokenize_pairs(source, target)
+        x = {"encoder_token_ids": source_ids.to_tensor(0), "decoder_token_ids": decoder_ids.to_tensor(0)}
+        return x, labels.to_tensor(0)
 
     def get_config(self):
         config = super().get_config()

@@ -56,7 +56,7 @@ class Tokenizer(keras.layers.Layer):
         probe = cls(list(SPECIAL_TOKENS), lowercase=lowercase)
         counts = collections.Counter()
         for batch in _string_batches(texts):
-            for tokens in probe.split(batch).to_list():
+            for tokens in probe.split(probe.standardize(batch)).to_list():
                 counts.update(t.decode("utf-8") for t in tokens)
         for token in SPECIAL_TOKENS:
             counts.pop(token, None)

@@ -37,12 +37,20 @@ def test_train_generate_evaluate(tmp_path, tiny_dates):
     code, output = run(["generate", "--model", model_dir, "3 June 2019", "2019/06/03"])
     assert code == 0 and output.splitlines() == expected
 
+    code, output = run(["generate", "--model", model_dir, "--sampler", "beam", "--num-beams", "3", "--nbest", "2",
+                        "3 June 2019"])
+    lines = [line.split("\t") for line in output.splitlines()]
+    assert code == 0 and [line[0] for line in lines] == ["0", "0"] and float(lines[0][1]) >= float(lines[1][1])
+    code, _ = run(["generate", "--model", model_dir, "--sampler", "sample", "--top-p", "0", "x"])
+    assert code == 2
+
     report = str(tmp_path / "report.json")
     code, output = run(["evaluate", "--model", model_dir, "--source-file", src, "--target-file", tgt,
                         "--limit", "8", "--report", report])
     assert code == 0 and "BLEU = " in output and "nrefs:1" in output
     with open(report) as f:
-        assert json.load(f)["num_examples"] == 8
+        saved = json.load(f)
+    assert saved["num_examples"] == 8 and saved["decoding"]["sampler"] == "greedy" and len(saved["hypotheses"]) == 8
 
     code, _ = run(["train", "--preset", "bahdanau_gru_small", "--source-file", src, "--target-file", tgt,
                    "--output", model_dir])
@@ -63,3 +71,22 @@ def test_misaligned_files_are_a_clear_error(tmp_path, capsys):
 def test_bad_override_syntax():
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["train", "--preset", "p", "--output", "o", "--set", "units"])
+
+
+@pytest.mark.large
+def test_demo_end_to_end(tmp_path):
+    """`kseq2seq demo` as a user runs it: trains, saves, reloads, translates; exact match >= 95%."""
+    import re
+    import subprocess
+    import sys
+
+    output = str(tmp_path / "dates")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-m", "kseq2seq.cli", "demo", "--output", output],
+                            capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    print(result.stdout)
+    match = re.search(r"Test exact match: ([\d.]+)% on 1000 examples", result.stdout)
+    assert match and float(match.group(1)) >= 95.0, result.stdout
+    assert sorted(os.listdir(output)) == ["metadata.json", "model.keras"]
+    assert "'3 June 2019'                    -> 2019-06-03" in result.stdout

@@ -24,7 +24,7 @@ def test_exact_match_and_alignment_errors():
 
 def test_evaluate_generation_uses_model_generate():
     class Echo:
-        def generate(self, texts, batch_size=64):
+        def generate(self, texts, batch_size=64, **decoding):
             return [t.upper() for t in texts]
 
     result = metrics.evaluate_generation(Echo(), [("a b", "A B"), ("c", "d")])

@@ -20,6 +20,10 @@ def test_word_tokenizer_splits_punctuation_lowercases_and_limits_size():
     assert ids == [[4, 5, 6, 4, UNK_ID, UNK_ID]]
     assert tok.detokenize(tf.ragged.constant(ids)).numpy().tolist() == [b"a dog , a [UNK] [UNK]"]
     assert WordTokenizer.from_texts(["a a b"], min_count=2).vocabulary[4:] == ["a"]
+    # the vocabulary is built from standardized text, so cased words are not [UNK]
+    lowered = WordTokenizer.from_texts(["Gruppe GRUPPE gruppe Männer"], lowercase=True)
+    assert lowered.vocabulary[4:] == ["gruppe", "männer"]
+    assert lowered.tokenize(["Eine Gruppe MÄNNER"]).to_list() == [[UNK_ID, 4, 5]]
 
 
 def test_detokenize_stops_at_end_and_skips_padding_and_start():

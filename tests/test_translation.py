@@ -6,6 +6,7 @@ import pytest
 
 import kseq2seq
 from kseq2seq.tasks import translation
+from kseq2seq.tasks.task import GENERATION_DEFAULTS
 
 
 def test_a_few_hundred_steps_drive_the_loss_down(tiny_translator, tiny_dates):
@@ -34,6 +35,7 @@ def test_save_load_round_trip_gives_identical_generate(tiny_translator, tiny_dat
     assert restored.generate(sources) == tiny_translator.generate(sources)
     assert restored.preprocessor.source_tokenizer.vocabulary == tiny_translator.preprocessor.source_tokenizer.vocabulary
     assert restored.optimizer.iterations.numpy() == tiny_translator.optimizer.iterations.numpy()
+    assert restored.generation_config == tiny_translator.generation_config == {"sampler": "greedy"}
 
 
 def test_fit_accepts_lists_batched_datasets_and_validation(tiny_dates):
@@ -46,12 +48,18 @@ def test_fit_accepts_lists_batched_datasets_and_validation(tiny_dates):
 
 
 def test_presets_are_data_and_errors_name_the_argument(tiny_dates):
+    common = set(translation.PRESETS["bahdanau_gru_small"]) - set(GENERATION_DEFAULTS)
     for name, preset in translation.PRESETS.items():
-        assert set(preset) == set(translation.PRESETS["bahdanau_gru_small"]), name
+        assert set(preset) - set(GENERATION_DEFAULTS) == common, name
     lstm = kseq2seq.Translator.from_preset(
         "bahdanau_lstm_base", train_texts=[("a b", "c d")], units=8, embedding_dim=4, num_encoder_layers=1
     )
     assert lstm.backbone.cell_type == "lstm" and lstm.preprocessor.source_tokenizer.lowercase
+    assert lstm.generation_config == {"sampler": "beam", "num_beams": 4, "length_penalty": 0.6}
+    # the preset's decoding default is used, and an explicit argument wins
+    assert lstm.generate(["a b"]) == lstm.generate(["a b"], sampler="beam", num_beams=4, length_penalty=0.6)
+    with pytest.raises(ValueError, match="nbest=2"):
+        lstm.generate(["a b"], sampler="greedy", nbest=2)
     with pytest.raises(ValueError, match="preset='nope'"):
         kseq2seq.Translator.from_preset("nope", train_texts=tiny_dates)
     with pytest.raises(ValueError, match="unit"):
@@ -120,3 +128,48 @@ def test_attention_is_returned_and_plotted(tiny_translator, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="shape"):
         kseq2seq.plot_attention(["a", "b"], ["c"], np.zeros((1, 1)))
+
+
+def test_make_dataset_caches_buckets_and_knows_its_length(tiny_translator):
+    import tensorflow as tf
+
+    pairs = [("1" * n, "2" * (n % 5 + 1)) for n in range(1, 41)]
+    plain = tiny_translator.make_dataset(pairs, batch_size=8)
+    assert int(plain.cardinality()) == 5
+    bucketed = tiny_translator.make_dataset(pairs, batch_size=8, shuffle=True, seed=1, bucket_boundaries=[11, 21, 31])
+    lengths = []
+    for x, labels in bucketed:
+        real = tf.reduce_sum(tf.cast(x["encoder_token_ids"] != 0, tf.int32), axis=1).numpy()
+        assert real.max() - real.min() < 10 and x["encoder_token_ids"].shape[1] == real.max()
+        assert labels.shape == x["decoder_token_ids"].shape
+        lengths.extend(real.tolist())
+    # buckets <11, 11-20, 21-30, >=31 hold 10 sequences each: 2 batches of at most 8 per bucket
+    assert sorted(lengths) == list(range(1, 41)) and int(bucketed.cardinality()) == 8
+
+
+@pytest.mark.large
+def test_multi30k_english_german_bleu():
+    """bahdanau_gru_small (word-level) on Multi30k en->de for a 10-minute budget; sacreBLEU on validation."""
+    from conftest import shared_data
+
+    from kseq2seq.datasets import text_files
+    from kseq2seq.metrics import corpus_bleu
+    from kseq2seq.training import TimeBudget
+
+    folder = shared_data("multi30k")
+    train = text_files.load_text_pairs(f"{folder}/train.en", f"{folder}/train.de")
+    validation = text_files.load_text_pairs(f"{folder}/val.en", f"{folder}/val.de")
+    translator = kseq2seq.Translator.from_preset(
+        "bahdanau_gru_small", train_texts=train, tokenizer="word", lowercase=True, max_vocabulary_size=8000,
+        min_count=2, embedding_dim=128, units=256, dropout=0.2, source_length=40, target_length=40, max_length=40,
+    )
+    translator.fit(train, epochs=20, bucket_boundaries=[8, 12, 16, 20, 25, 30], callbacks=[TimeBudget(10)],
+                   verbose=2, seed=0)
+    hypotheses = translator.generate([s for s, _ in validation], sampler="beam", num_beams=4)
+    # References are raw cased text; the model writes lowercased, space-tokenized text,
+    # so BLEU is case-insensitive (sacreBLEU lowercase=True, 13a tokenization).
+    bleu = corpus_bleu(hypotheses, [t for _, t in validation], lowercase=True)
+    print(f"\nMulti30k en->de validation BLEU (beam 4, 10 min on CPU): {bleu.score:.2f}  {bleu.signature}")
+    for (source, reference), hypothesis in list(zip(validation, hypotheses))[:3]:
+        print(f"  {source}\n  -> {hypothesis}\n  ref {reference}")
+    assert bleu.score >= 15.0

@@ -9,7 +9,7 @@ from a preset (a dict of sizes and defaults) and training text.
 """
 
 import collections
-import logging
+import types
 
 import keras
 import tensorflow as tf
@@ -20,11 +20,19 @@ from kseq2seq.preprocessors import Seq2SeqPreprocessor
 from kseq2seq.tokenizers import END_ID, START_ID, get_tokenizer_class
 from kseq2seq.utils import check_positive_int
 
-logger = logging.getLogger(__name__)
-
 Generation = collections.namedtuple("Generation", ["text", "score", "source_tokens", "output_tokens", "attention"])
 
 BACKBONE_KEYS = ("embedding_dim", "units", "cell_type", "bidirectional", "num_encoder_layers", "attention", "dropout")
+# Decoding defaults; a preset (and so a saved task) may set any of them.
+GENERATION_DEFAULTS = {
+    "sampler": "greedy",
+    "num_beams": 4,
+    "length_penalty": 0.6,
+    "nbest": 1,
+    "temperature": 1.0,
+    "top_k": None,
+    "top_p": None,
+}
 
 
 @keras.saving.register_keras_serializable(package="kseq2seq")
@@ -41,7 +49,7 @@ class Seq2SeqTask(keras.Model):
 
     presets = {}
 
-    def __init__(self, backbone, preprocessor, max_length=32, preset=None, **kwargs):
+    def __init__(self, backbone, preprocessor, max_length=32, preset=None, generation_config=None, **kwargs):
         # === Functional Model ===
         inputs = backbone.input
         super().__init__(inputs=inputs, outputs=backbone(inputs), **kwargs)
@@ -50,7 +58,13 @@ class Seq2SeqTask(keras.Model):
         self.preprocessor = preprocessor
         self.max_length = check_positive_int("max_length", max_length)
         self.preset = preset
-        self._generate_functions = {}
+        unknown = sorted(set(generation_config or {}) - set(GENERATION_DEFAULTS))
+        if unknown:
+            raise ValueError(f"Expected generation_config keys among {sorted(GENERATION_DEFAULTS)}. Received: {unknown}")
+        self.generation_config = dict(generation_config or {})
+        # A plain holder, not a dict attribute: Keras/TF would track a dict of
+        # tf.functions, which breaks saving and export.
+        self._generate_cache = types.SimpleNamespace(functions={})
 
     # --- building -------------------------------------------------------
     @classmethod
@@ -82,7 +96,9 @@ class Seq2SeqTask(keras.Model):
             preprocessor.target_tokenizer.vocabulary_size,
             **{k: config[k] for k in BACKBONE_KEYS},
         )
-        task = cls(backbone, preprocessor, max_length=config["max_length"], preset=preset)
+        generation_config = {k: config[k] for k in GENERATION_DEFAULTS if k in config}
+        task = cls(backbone, preprocessor, max_length=config["max_length"], preset=preset,
+                   generation_config=generation_config)
         task.compile(optimizer=keras.optimizers.Adam(config["learning_rate"], clipnorm=config["clipnorm"]))
         return task
 
@@ -111,36 +127,63 @@ class Seq2SeqTask(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     # --- training -------------------------------------------------------
-    def make_dataset(self, data, batch_size=64, shuffle=False, seed=None):
+    def make_dataset(self, data, batch_size=64, shuffle=False, seed=None, bucket_boundaries=None):
         """Raw `(source, target)` strings -> batched, tokenized, prefetched dataset.
 
-        Accepts a list of pairs or a `tf.data.Dataset` of string pairs, batched or not.
-        A dataset that already yields token ids is returned unchanged.
+        Accepts a list of pairs or a `tf.data.Dataset` of string pairs. Unbatched
+        data is tokenized once and cached as ids, then shuffled (optional) and
+        padded per batch to its longest sequence; with `bucket_boundaries`
+        (lengths of the longer of source and target) batches group sequences
+        of similar length to cut padding. Already batched string pairs are tokenized batch by batch; a
+        dataset that already yields token ids is returned unchanged.
         """
         if not isinstance(data, tf.data.Dataset):
             data = tf.data.Dataset.from_tensor_slices(tuple(map(list, _split_pairs(data))))
         spec = data.element_spec
         if not _is_string_pairs(spec):
             return data
-        if spec[0].shape.rank == 0:
-            if shuffle:
-                data = data.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-            data = data.batch(batch_size)
-        return data.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        check_positive_int("batch_size", batch_size)
+        if spec[0].shape.rank != 0:
+            return data.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        ids = data.batch(1024).map(self.preprocessor.tokenize_pairs, num_parallel_calls=tf.data.AUTOTUNE)
+        # unbatch() leaves rank-1 ragged specs; a map turns them into the dense
+        # tensors that padded_batch needs.
+        ids = ids.unbatch().map(lambda *sequences: sequences).cache()
+        if shuffle:
+            ids = ids.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
+        if bucket_boundaries:
+            ids = ids.bucket_by_sequence_length(
+                lambda source, decoder, labels: tf.maximum(tf.shape(source)[0], tf.shape(labels)[0]),
+                list(bucket_boundaries),
+                [batch_size] * (len(bucket_boundaries) + 1),
+            )
+        else:
+            ids = ids.padded_batch(batch_size)
+        # The batch count is the same every epoch (bucket sizes do not depend on
+        # the shuffle); counting it once (which also fills the cache) lets Keras
+        # show progress and avoids its "ran out of data" warning.
+        num_batches = int(ids.reduce(0, lambda count, _: count + 1))
+        ids = ids.apply(tf.data.experimental.assert_cardinality(num_batches))
+        return ids.map(_to_model_inputs).prefetch(tf.data.AUTOTUNE)
 
-    def fit(self, x=None, y=None, batch_size=64, validation_data=None, shuffle=True, seed=None, **kwargs):
-        """Keras `fit` on raw string pairs (or on already tokenized batches)."""
+    def fit(self, x=None, y=None, batch_size=64, validation_data=None, shuffle=True, seed=None,
+            bucket_boundaries=None, **kwargs):
+        """Keras `fit` on raw string pairs (or on already tokenized batches).
+
+        `bucket_boundaries`: sequence lengths at which batches are split into
+        buckets of similar length (see `make_dataset`).
+        """
         if y is not None:
             return super().fit(x, y, batch_size=batch_size, validation_data=validation_data, **kwargs)
-        x = self.make_dataset(x, batch_size, shuffle=shuffle, seed=seed)
+        x = self.make_dataset(x, batch_size, shuffle=shuffle, seed=seed, bucket_boundaries=bucket_boundaries)
         if validation_data is not None:
-            validation_data = self.make_dataset(validation_data, batch_size)
+            validation_data = self.make_dataset(validation_data, batch_size, bucket_boundaries=bucket_boundaries)
         # Shuffling happened in the pipeline; Keras ignores (and warns on) it for datasets.
         return super().fit(x, validation_data=validation_data, shuffle=False, **kwargs)
 
-    def evaluate(self, x=None, y=None, batch_size=64, **kwargs):
+    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
         if y is None:
-            x = self.make_dataset(x, batch_size)
+            x = self.make_dataset(x, batch_size or 64)
         return super().evaluate(x, y, batch_size=batch_size, **kwargs)
 
     # --- generation -----------------------------------------------------
@@ -177,7 +220,8 @@ class Seq2SeqTask(keras.Model):
     def _generate_function(self, config):
         """One traced `tf.function` per decoding configuration; the seed is a tensor argument."""
         key = tuple(sorted(config.items()))
-        if key not in self._generate_functions:
+        functions = self._generate_cache.functions
+        if key not in functions:
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32)])
             def generate_strings(texts, seed):
@@ -191,13 +235,16 @@ class Seq2SeqTask(keras.Model):
                     result["attention"] = out.attention
                 return result
 
-            self._generate_functions[key] = generate_strings
-        return self._generate_functions[key]
+            functions[key] = generate_strings
+        return functions[key]
 
-    def generate(self, texts, sampler="greedy", num_beams=4, length_penalty=0.6, nbest=1, temperature=1.0,
+    def generate(self, texts, sampler=None, num_beams=None, length_penalty=None, nbest=None, temperature=None,
                  top_k=None, top_p=None, seed=0, max_length=None, batch_size=64, return_scores=False,
                  return_attention=False):
         """Decodes a string or a list of strings, inside one `tf.function` per batch.
+
+        Decoding arguments left as None take the task's `generation_config`
+        (from its preset), then `GENERATION_DEFAULTS` (greedy).
 
         Args:
             sampler: `"greedy"`, `"beam"` (with `num_beams`, GNMT `length_penalty`
@@ -213,11 +260,15 @@ class Seq2SeqTask(keras.Model):
             when `nbest > 1`); with `return_scores`, `(outputs, scores)`.
         """
         check_positive_int("batch_size", batch_size)
+        given = {"sampler": sampler, "num_beams": num_beams, "length_penalty": length_penalty, "nbest": nbest,
+                 "temperature": temperature, "top_k": top_k, "top_p": top_p}
+        options = {**GENERATION_DEFAULTS, **self.generation_config, **{k: v for k, v in given.items() if v is not None}}
+        sampler, nbest = options["sampler"], options["nbest"]
         config = {"sampler": sampler, "max_length": self.max_length if max_length is None else max_length}
         if sampler == "beam":
-            config.update(num_beams=num_beams, length_penalty=length_penalty, nbest=nbest)
+            config.update({k: options[k] for k in ("num_beams", "length_penalty", "nbest")})
         elif sampler == "sample":
-            config.update(temperature=temperature, top_k=top_k, top_p=top_p)
+            config.update({k: options[k] for k in ("temperature", "top_k", "top_p")})
         decoding.check_decoding_config(**{"nbest": nbest, "seed": seed, **config})
         if return_attention:
             config["return_attention"] = True
@@ -260,6 +311,12 @@ class Seq2SeqTask(keras.Model):
             )
         return records
 
+    def export(self, path, formats=("saved_model",), overwrite=False, beam_config=None):
+        """Writes a SavedModel for TF Serving into the version folder `path`; see `kseq2seq.export`."""
+        from kseq2seq import export  # the module imports no task code; lazy to keep start-up light
+
+        return export.export(self, path, formats=formats, overwrite=overwrite, beam_config=beam_config)
+
     # --- serialization --------------------------------------------------
     def get_config(self):
         return {
@@ -269,6 +326,7 @@ class Seq2SeqTask(keras.Model):
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
             "max_length": self.max_length,
             "preset": self.preset,
+            "generation_config": self.generation_config,
         }
 
     @classmethod
@@ -277,6 +335,10 @@ class Seq2SeqTask(keras.Model):
         for key in ("backbone", "preprocessor"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _to_model_inputs(source_ids, decoder_ids, labels):
+    return {"encoder_token_ids": source_ids, "decoder_token_ids": decoder_ids}, labels
 
 
 def _is_string_pairs(spec):

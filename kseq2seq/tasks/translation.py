@@ -26,7 +26,9 @@ PRESETS = {
         "learning_rate": 2e-3,
         "clipnorm": 1.0,
         "batch_size": 64,
+        "bucket_boundaries": None,
         "epochs": 8,
+        "sampler": "greedy",
     },
     "bahdanau_lstm_base": {
         "description": "Word-level 2-layer bidirectional LSTM + Bahdanau attention; sentence translation.",
@@ -47,7 +49,11 @@ PRESETS = {
         "learning_rate": 1e-3,
         "clipnorm": 1.0,
         "batch_size": 64,
+        "bucket_boundaries": [8, 12, 16, 20, 25, 30, 40],
         "epochs": 10,
+        "sampler": "beam",
+        "num_beams": 4,
+        "length_penalty": 0.6,
     },
 }
 

@@ -1,0 +1,116 @@
+"""Decoding speed: output tokens/s of greedy and beam search, in graph vs a Python loop of eager steps.
+
+    python benchmarks/decoding.py [--units 1024] [--write]
+
+An untrained model decodes a fixed number of steps (the end token is
+disabled), so every configuration does the same work. `--write` replaces the
+decoding section of docs/benchmarks.md.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import machine, timed, write_section  # noqa: E402
+
+from kseq2seq import decoding  # noqa: E402
+from kseq2seq.models import Seq2SeqBackbone  # noqa: E402
+
+NO_END = -1  # never produced: every sequence runs max_length steps
+
+
+def make_functions(backbone, max_length, num_beams):
+    decoder = backbone.decoder
+
+    def run(ids, sampler):
+        values, keys, state, mask = backbone.encode(ids)
+        if sampler == "beam":
+            values, keys, mask = decoding.tile_batch((values, keys, mask), num_beams)
+
+        def step_fn(tokens, state):
+            logits, state, _ = decoder.step(tokens, state, values, keys, mask)
+            return logits, state
+
+        return decoding.decode(step_fn, state, tf.shape(ids)[0], 2, NO_END, max_length,
+                               sampler=sampler, num_beams=num_beams).token_ids
+
+    def python_loop(ids):
+        values, keys, state, mask = backbone.encode(ids)
+        tokens = tf.fill([ids.shape[0]], 2)
+        outputs = []
+        for _ in range(max_length):
+            logits, state, _ = decoder.step(tokens, state, values, keys, mask)
+            tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            outputs.append(tokens)
+        return tf.stack(outputs, axis=1)
+
+    return {
+        "greedy, Python loop of eager steps": python_loop,
+        "greedy, tf.function while_loop": tf.function(lambda ids: run(ids, "greedy")),
+        "greedy, tf.function + XLA": tf.function(lambda ids: run(ids, "greedy"), jit_compile=True),
+        f"beam {num_beams}, tf.function while_loop": tf.function(lambda ids: run(ids, "beam")),
+        f"beam {num_beams}, tf.function + XLA": tf.function(lambda ids: run(ids, "beam"), jit_compile=True),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--units", type=int, default=1024)
+    parser.add_argument("--embedding-dim", type=int, default=256)
+    parser.add_argument("--vocabulary-size", type=int, default=5000)
+    parser.add_argument("--source-length", type=int, default=20)
+    parser.add_argument("--max-length", type=int, default=20)
+    parser.add_argument("--num-beams", type=int, default=4)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args(argv)
+
+    backbone = Seq2SeqBackbone(args.vocabulary_size, args.vocabulary_size, embedding_dim=args.embedding_dim,
+                               units=args.units, cell_type="gru", bidirectional=True)
+    functions = make_functions(backbone, args.max_length, args.num_beams)
+    rng = np.random.default_rng(0)
+    rows, results = [], {}
+    for batch in args.batch_sizes:
+        ids = tf.constant(rng.integers(4, args.vocabulary_size, (batch, args.source_length)), tf.int32)
+        for name, fn in functions.items():
+            seconds = timed(lambda: fn(ids).numpy(), args.repeats)
+            results[(name, batch)] = tokens_per_second = batch * args.max_length / seconds
+            print(f"batch {batch:3d}  {name:40s} {tokens_per_second:10.0f} tokens/s  {batch / seconds:8.1f} sentences/s")
+            rows.append((batch, name, tokens_per_second, batch / seconds))
+
+    def ratio(a, b, batch):
+        return results[(a, batch)] / results[(b, batch)]
+
+    loop, graph, xla = list(functions)[:3]
+    beam_xla = list(functions)[4]
+    lines = [
+        "## Decoding speed",
+        "",
+        f"`python benchmarks/decoding.py --units {args.units}{' --write' if args.write else ''}`: "
+        f"Bahdanau GRU backbone (bi-GRU encoder), embedding {args.embedding_dim}, units {args.units}, "
+        f"vocabulary {args.vocabulary_size}, source length {args.source_length}, {args.max_length} decoding steps "
+        f"(end token disabled), median of {args.repeats} runs after a warm-up.",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        "| batch | decoding | output tokens/s | sentences/s |",
+        "|---:|---|---:|---:|",
+    ]
+    lines += [f"| {b} | {n} | {t:,.0f} | {s:,.1f} |" for b, n, t, s in rows]
+    lines += ["", "Ratios (in-graph vs the Python loop; beam cost vs greedy, both XLA):", ""]
+    for batch in args.batch_sizes:
+        lines.append(
+            f"- batch {batch}: while_loop {ratio(graph, loop, batch):.1f}x, XLA {ratio(xla, loop, batch):.1f}x the Python loop; "
+            f"beam {args.num_beams} costs {ratio(xla, beam_xla, batch):.1f}x greedy per output token"
+        )
+    if args.write:
+        write_section(f"decoding-units-{args.units}", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

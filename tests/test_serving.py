@@ -1,0 +1,96 @@
+import concurrent.futures
+import http.client
+import json
+
+import pytest
+
+from kseq2seq import serving
+
+
+@pytest.fixture(scope="module")
+def server(tiny_translator, tmp_path_factory):
+    base = tmp_path_factory.mktemp("serving") / "dates"
+    tiny_translator.export(str(base / "1"), beam_config={"num_beams": 3, "nbest": 2})
+    model = serving.Model(str(base))
+    httpd = serving.make_server(model, serving.default_name(str(base)), port=0, max_request_bytes=4096)
+    serving.serve_in_thread(httpd)
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def request(port, method, path, body=None, raw=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    payload = json.loads(response.read().decode())
+    connection.close()
+    return response.status, payload
+
+
+def test_status_and_metadata(server):
+    assert serving.default_name("/a/dates/1") == serving.default_name("/a/dates") == "dates"
+    status, body = request(server, "GET", "/v1/models/dates")
+    assert status == 200 and body == {"model_version_status": [
+        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+    status, body = request(server, "GET", "/v1/models/dates/metadata")
+    signatures = body["metadata"]["signature_def"]
+    assert status == 200 and sorted(signatures) == ["beam_search", "generate_ids", "serving_default"]
+    assert signatures["serving_default"]["inputs"] == {"inputs": {"dtype": "string", "shape": [None]}}
+
+
+def test_predict_row_and_columnar_formats(server, tiny_translator, tiny_dates):
+    texts = [s for s, _ in tiny_dates[:5]]
+    greedy, scores = tiny_translator.generate(texts, return_scores=True)
+    status, body = request(server, "POST", "/v1/models/dates:predict", {"instances": texts})
+    assert status == 200 and [p["outputs"] for p in body["predictions"]] == greedy
+    assert [p["scores"] for p in body["predictions"]] == pytest.approx(scores, rel=1e-4, abs=1e-5)
+
+    status, body = request(server, "POST", "/v1/models/dates/versions/1:predict", {"inputs": {"inputs": texts}})
+    assert status == 200 and body["outputs"]["outputs"] == greedy
+
+    beam = tiny_translator.generate(texts, sampler="beam", num_beams=3, nbest=2)
+    status, body = request(server, "POST", "/v1/models/dates:predict",
+                           {"signature_name": "beam_search", "instances": [{"inputs": t} for t in texts]})
+    assert status == 200 and [p["outputs"] for p in body["predictions"]] == beam
+
+    ids = tiny_translator.preprocessor.tokenize_source(texts[:2]).numpy().tolist()
+    status, body = request(server, "POST", "/v1/models/dates:predict",
+                           {"signature_name": "generate_ids", "inputs": ids})
+    expected = tiny_translator.generate_ids(tiny_translator.preprocessor.tokenize_source(texts[:2]))
+    assert status == 200 and body["outputs"]["token_ids"] == expected.token_ids.numpy()[:, 0].tolist()
+
+
+@pytest.mark.parametrize("raw,status,message", [
+    (b"{not json", 400, "Malformed JSON"),
+    (b'"just a string"', 400, "JSON object"),
+    (json.dumps({"instances": [1, 2]}).encode(), 400, "list of strings"),
+    (json.dumps({"instances": []}).encode(), 400, "non-empty list"),
+    (json.dumps({"instances": ["a"], "inputs": ["a"]}).encode(), 400, "exactly one"),
+    (json.dumps({"signature_name": "nope", "instances": ["a"]}).encode(), 400, "nope"),
+    (json.dumps({"signature_name": "generate_ids", "inputs": [[1, 2], [3]]}).encode(), 400, "rectangular"),
+    (json.dumps({"instances": ["x" * 5000]}).encode(), 413, "exceeds"),
+])
+def test_malformed_requests_get_clear_errors(server, raw, status, message):
+    got, body = request(server, "POST", "/v1/models/dates:predict", raw=raw)
+    assert got == status and message in body["error"]
+
+
+def test_unknown_model_or_version_is_404_and_server_survives(server):
+    assert request(server, "GET", "/v1/models/other")[0] == 404
+    assert request(server, "POST", "/v1/models/dates/versions/7:predict", {"instances": ["a"]})[0] == 404
+    assert request(server, "GET", "/v1/models/dates")[0] == 200
+
+
+def test_a_burst_of_50_concurrent_requests_is_answered_in_full(server, tiny_translator, tiny_dates):
+    texts = [s for s, _ in tiny_dates[:50]]
+    expected = tiny_translator.generate(texts)
+
+    def one(i):
+        return request(server, "POST", "/v1/models/dates:predict", {"instances": [texts[i]]})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(one, range(50)))
+    assert [status for status, _ in results] == [200] * 50
+    assert [body["predictions"][0]["outputs"] for _, body in results] == expected
