@@ -23,6 +23,7 @@ leaves nothing behind and an existing version is replaced only with
 
 import json
 import os
+import shutil
 
 import keras
 import tensorflow as tf
@@ -32,7 +33,9 @@ from kseq2seq.utils import atomic_directory, check_one_of
 
 METADATA_PATH = os.path.join("assets.extra", "kseq2seq.json")
 DEFAULT_BEAM = {"num_beams": 4, "length_penalty": 0.6, "nbest": 4}
-FORMATS = {"saved_model"}
+FORMATS = {"saved_model", "tflite"}
+QUANTIZATIONS = {None, "dynamic_range", "float16"}
+TFLITE_DIR = "tflite"
 
 
 def metadata(task, beam_config):
@@ -67,9 +70,7 @@ def build_archive(task, beam_config):
     preprocessor = task.preprocessor
     detokenize = preprocessor.target_tokenizer.detokenize
     archive = keras.export.ExportArchive()
-    archive.track(task)
-    for tokenizer in (preprocessor.source_tokenizer, preprocessor.target_tokenizer):
-        archive.track(tokenizer._lookup)  # the vocabulary's hash table
+    archive.track(task)  # add_endpoint tracks the StringLookup tables the endpoints use
 
     def greedy(inputs):
         out = task.generate_ids(preprocessor.tokenize_source(inputs), sampler="greedy")
@@ -94,18 +95,72 @@ def build_archive(task, beam_config):
     return archive
 
 
-def export(task, path, formats=("saved_model",), overwrite=False, beam_config=None):
+def tflite_model(task, beam_config, work_dir, quantization=None):
+    """A batch-1 TFLite flatbuffer with builtin ops only: token ids in, token ids out.
+
+    Signatures `serving_default` (greedy: `token_ids [1, max_length]`, `scores [1]`)
+    and `beam_search` (`token_ids [1, nbest, max_length]`, `scores [1, nbest]`),
+    both taking `encoder_token_ids` int32 `[1, length]`. Converted from a
+    SavedModel so that variables are frozen into the decoding loop.
+    """
+    ids = [tf.TensorSpec([1, None], tf.int32, name="encoder_token_ids")]
+
+    def greedy(encoder_token_ids):
+        out = task.generate_ids(encoder_token_ids, sampler="greedy")
+        return {"token_ids": out.token_ids[:, 0], "scores": out.scores[:, 0]}
+
+    def beam_search(encoder_token_ids):
+        out = task.generate_ids(encoder_token_ids, sampler="beam", **beam_config)
+        return {"token_ids": out.token_ids, "scores": out.scores}
+
+    archive = keras.export.ExportArchive()
+    archive.track(task)
+    archive.add_endpoint("serving_default", greedy, input_signature=ids)
+    archive.add_endpoint("beam_search", beam_search, input_signature=ids)
+    saved_model = os.path.join(work_dir, "tflite_source")
+    archive.write_out(saved_model, verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=["serving_default", "beam_search"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8 weights
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
+
+
+def _write_tflite(task, folder, beam_config, info, quantization):
+    target = os.path.join(folder, TFLITE_DIR)
+    os.makedirs(target)
+    model = tflite_model(task, beam_config, folder, quantization)
+    shutil.rmtree(os.path.join(folder, "tflite_source"))
+    with open(os.path.join(target, "model.tflite"), "wb") as f:
+        f.write(model)
+    preprocessor = task.preprocessor
+    for name, tokenizer in (("source", preprocessor.source_tokenizer), ("target", preprocessor.target_tokenizer)):
+        with open(os.path.join(target, f"{name}_vocabulary.txt"), "w", encoding="utf-8") as f:
+            f.write("".join(token.replace("\n", "\\n") + "\n" for token in tokenizer.vocabulary))
+    with open(os.path.join(target, "kseq2seq.json"), "w", encoding="utf-8") as f:
+        json.dump({**info, "tflite_quantization": quantization}, f, indent=1, ensure_ascii=False)
+
+
+def export(task, path, formats=("saved_model",), overwrite=False, beam_config=None, tflite_quantization=None):
     """Writes `task` for serving into the version folder `path` (atomically).
 
     Args:
         task: a trained `Seq2SeqTask` (e.g. a `Translator`).
         path: the version folder, e.g. `saved_models/dates/1`.
-        formats: `("saved_model",)`.
+        formats: any of `"saved_model"` (written at `path`) and `"tflite"`
+            (written to `path/tflite/`: `model.tflite`, the vocabularies as
+            one token per line, id = line number, and `kseq2seq.json`).
         overwrite: replace an existing folder at `path`.
-        beam_config: `num_beams`, `length_penalty`, `nbest` of the `beam_search` signature.
+        beam_config: `num_beams`, `length_penalty`, `nbest` of the `beam_search` signatures.
+        tflite_quantization: None, `"dynamic_range"` (int8 weights) or `"float16"`.
     """
+    if isinstance(formats, str) or not formats:
+        raise ValueError(f"Expected formats to be a non-empty tuple of {sorted(FORMATS)}. Received: formats={formats!r}")
     for fmt in formats:
         check_one_of("formats", fmt, FORMATS)
+    check_one_of("tflite_quantization", tflite_quantization, QUANTIZATIONS)
     beam_config = {**DEFAULT_BEAM, **(beam_config or {})}
     from kseq2seq.decoding import check_beam_args
 
@@ -113,9 +168,12 @@ def export(task, path, formats=("saved_model",), overwrite=False, beam_config=No
     info = metadata(task, beam_config)
 
     def write(folder):
-        build_archive(task, beam_config).write_out(folder, verbose=False)
-        os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
-        with open(os.path.join(folder, METADATA_PATH), "w", encoding="utf-8") as f:
-            json.dump(info, f, indent=1, ensure_ascii=False)
+        if "saved_model" in formats:
+            build_archive(task, beam_config).write_out(folder, verbose=False)
+            os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
+            with open(os.path.join(folder, METADATA_PATH), "w", encoding="utf-8") as f:
+                json.dump(info, f, indent=1, ensure_ascii=False)
+        if "tflite" in formats:
+            _write_tflite(task, folder, beam_config, info, tflite_quantization)
 
     return atomic_directory(path, write, overwrite=overwrite)

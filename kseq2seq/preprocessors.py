@@ -39,8 +39,15 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
         self.built = True
 
     def tokenize_source(self, source):
+        """Source strings -> padded ids `[batch, length]`, length >= 1.
+
+        A batch of empty strings still gets one (padding) position, so the
+        encoder always has a step to run; its fully masked row encodes to zeros.
+        """
         source = _as_batch(source, "source")
-        return self.source_tokenizer.tokenize(source)[:, : self.source_length].to_tensor(0)
+        ids = self.source_tokenizer.tokenize(source)[:, : self.source_length]
+        ids = ids.to_tensor(0)
+        return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
 
     def tokenize_pairs(self, source, target):
         """Ragged `(encoder_ids, decoder_ids, labels)` for a batch, before padding."""

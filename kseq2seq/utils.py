@@ -25,7 +25,7 @@ def check_fraction(name, value, low=0.0, high=1.0, include_high=False):
 def check_one_of(name, value, choices):
     """Raise a ValueError unless `value` is one of `choices`."""
     if value not in choices:
-        raise ValueError(f"Expected {name} to be one of {sorted(choices)}. Received: {name}={value!r}")
+        raise ValueError(f"Expected {name} to be one of {sorted(choices, key=repr)}. Received: {name}={value!r}")
     return value
 
 

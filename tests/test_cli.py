@@ -56,6 +56,36 @@ def test_train_generate_evaluate(tmp_path, tiny_dates):
                    "--output", model_dir])
     assert code == 2  # never overwrites without --overwrite
 
+    version = str(tmp_path / "serving" / "dates" / "3")
+    code, output = run(["export", "--model", model_dir, "--output", version, "--num-beams", "2", "--nbest", "2"])
+    assert code == 0 and os.path.isfile(os.path.join(version, "saved_model.pb"))
+    assert run(["export", "--model", model_dir, "--output", version])[0] == 2  # exists: no overwrite
+    check_serve_command(str(tmp_path / "serving" / "dates"), expected)
+
+
+def check_serve_command(base, expected):
+    """`kseq2seq serve` in its own process: prints its address, answers predict, stops on SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kseq2seq.cli", "serve", "--model", base, "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    try:
+        line = process.stdout.readline()
+        assert "as 'dates' (version 3)" in line, line
+        url = line.strip().rsplit(" ", 1)[-1]
+        request = urllib.request.Request(url + ":predict", data=json.dumps({"instances": ["3 June 2019"]}).encode())
+        with urllib.request.urlopen(request, timeout=120) as response:
+            body = json.loads(response.read())
+        assert body["predictions"][0]["outputs"] == expected[0]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
 
 def test_misaligned_files_are_a_clear_error(tmp_path, capsys):
     src, _ = write_pairs(str(tmp_path), [("a", "b"), ("c", "d")])
@@ -88,5 +118,6 @@ def test_demo_end_to_end(tmp_path):
     print(result.stdout)
     match = re.search(r"Test exact match: ([\d.]+)% on 1000 examples", result.stdout)
     assert match and float(match.group(1)) >= 95.0, result.stdout
-    assert sorted(os.listdir(output)) == ["metadata.json", "model.keras"]
+    assert sorted(os.listdir(output)) == ["1", "metadata.json", "model.keras"]  # 1/: the SavedModel
+    assert "Translations by the exported SavedModel" in result.stdout
     assert "'3 June 2019'                    -> 2019-06-03" in result.stdout

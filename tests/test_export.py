@@ -15,7 +15,7 @@ BEAM = {"num_beams": 3, "length_penalty": 0.6, "nbest": 2}
 @pytest.fixture(scope="module")
 def exported(tiny_translator, tiny_dates, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("export") / "dates" / "1")
-    tiny_translator.export(path, beam_config=BEAM)
+    tiny_translator.export(path, formats=("saved_model", "tflite"), beam_config=BEAM)
     inputs = [s for s, _ in tiny_dates[:17]] + ["31 décembre 1999", "", "unknown ✓ text, longer than usual"]
     return path, inputs
 
@@ -72,7 +72,51 @@ def test_metadata_describes_the_model(tiny_translator, exported):
     assert meta["special_token_ids"] == {"[PAD]": 0, "[UNK]": 1, "[START]": 2, "[END]": 3}
     assert meta["target_vocabulary"] == tiny_translator.preprocessor.target_tokenizer.vocabulary
     assert meta["signatures"]["beam_search"] == {"sampler": "beam", **BEAM}
-    assert sorted(os.listdir(path)) == ["assets", "assets.extra", "fingerprint.pb", "saved_model.pb", "variables"]
+    assert sorted(os.listdir(path)) == ["assets", "assets.extra", "fingerprint.pb", "saved_model.pb", "tflite", "variables"]
+    assert sorted(os.listdir(os.path.join(path, "tflite"))) == [
+        "kseq2seq.json", "model.tflite", "source_vocabulary.txt", "target_vocabulary.txt"]
+    with open(os.path.join(path, "tflite", "target_vocabulary.txt"), encoding="utf-8") as f:
+        assert f.read().split("\n")[:-1] == tiny_translator.preprocessor.target_tokenizer.vocabulary
+
+
+def tflite_runners(model_path):
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=model_path)
+    return interpreter.get_signature_runner("serving_default"), interpreter.get_signature_runner("beam_search")
+
+
+def test_tflite_batch_one_matches_python_for_every_input(tiny_translator, exported):
+    path, inputs = exported
+    greedy, beam = tflite_runners(os.path.join(path, "tflite", "model.tflite"))
+    for text in inputs:
+        ids = tiny_translator.preprocessor.tokenize_source([text]).numpy()
+        expected = tiny_translator.generate_ids(ids)
+        out = greedy(encoder_token_ids=ids)
+        np.testing.assert_array_equal(out["token_ids"], expected.token_ids.numpy()[:, 0], err_msg=text)
+        np.testing.assert_allclose(out["scores"], expected.scores.numpy()[:, 0], rtol=1e-4, atol=1e-5)
+        expected = tiny_translator.generate_ids(ids, sampler="beam", **BEAM)
+        out = beam(encoder_token_ids=ids)
+        np.testing.assert_array_equal(out["token_ids"], expected.token_ids.numpy(), err_msg=text)
+        np.testing.assert_allclose(out["scores"], expected.scores.numpy(), rtol=1e-4, atol=1e-5)
+    # the app-side detokenization with the shipped vocabulary gives generate's strings
+    with open(os.path.join(path, "tflite", "target_vocabulary.txt"), encoding="utf-8") as f:
+        vocabulary = f.read().split("\n")[:-1]
+    ids = greedy(encoder_token_ids=tiny_translator.preprocessor.tokenize_source([inputs[0]]).numpy())["token_ids"][0]
+    text = "".join(vocabulary[i] for i in ids[: list(ids).index(3)] if i > 3) if 3 in ids else None
+    assert text == tiny_translator.generate(inputs[0])
+
+
+def test_tflite_quantization_shrinks_the_model(tiny_translator, exported, tmp_path):
+    path, _ = exported
+    full = os.path.getsize(os.path.join(path, "tflite", "model.tflite"))
+    for mode in ("dynamic_range", "float16"):
+        out = tiny_translator.export(str(tmp_path / mode), formats=("tflite",), tflite_quantization=mode)
+        assert os.listdir(out) == ["tflite"]
+        size = os.path.getsize(os.path.join(out, "tflite", "model.tflite"))
+        assert size < full, mode
+    with pytest.raises(ValueError, match="tflite_quantization='int4'"):
+        tiny_translator.export(str(tmp_path / "q"), formats=("tflite",), tflite_quantization="int4")
 
 
 def test_existing_versions_are_kept_and_failures_leave_nothing(tiny_translator, exported, tmp_path, monkeypatch):

@@ -24,6 +24,7 @@ def test_source_only_and_scalar_input(preprocessor):
     x = preprocessor("ba")
     assert list(x) == ["encoder_token_ids"]
     np.testing.assert_array_equal(x["encoder_token_ids"], [[5, 4]])
+    np.testing.assert_array_equal(preprocessor(["", ""])["encoder_token_ids"], [[0], [0]])  # never 0-wide
     with pytest.raises(ValueError, match="1-D batch"):
         preprocessor([["a"]])
 

@@ -172,4 +172,4 @@ def test_multi30k_english_german_bleu():
     print(f"\nMulti30k en->de validation BLEU (beam 4, 10 min on CPU): {bleu.score:.2f}  {bleu.signature}")
     for (source, reference), hypothesis in list(zip(validation, hypotheses))[:3]:
         print(f"  {source}\n  -> {hypothesis}\n  ref {reference}")
-    assert bleu.score >= 15.0
+    assert bleu.score >= 25.0  # 31.8 when measured alone on 2 cores; margin for a busier CI machine

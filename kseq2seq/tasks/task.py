@@ -17,7 +17,7 @@ import tensorflow as tf
 from kseq2seq import decoding
 from kseq2seq.models import Seq2SeqBackbone
 from kseq2seq.preprocessors import Seq2SeqPreprocessor
-from kseq2seq.tokenizers import END_ID, START_ID, get_tokenizer_class
+from kseq2seq.tokenizers import END_ID, PAD_ID, START_ID, get_tokenizer_class
 from kseq2seq.utils import check_positive_int
 
 Generation = collections.namedtuple("Generation", ["text", "score", "source_tokens", "output_tokens", "attention"])
@@ -200,9 +200,14 @@ class Seq2SeqTask(keras.Model):
             # The step function sees batch * num_beams rows.
             values, keys, mask = decoding.tile_batch((values, keys, mask), decoding_args.get("num_beams", 4))
         decoder = self.backbone.decoder
+        # [PAD] and [START] are never correct outputs; an undertrained model may
+        # still rank them first, so they are ruled out.
+        never = tf.one_hot([PAD_ID, START_ID], self.backbone.target_vocabulary_size, on_value=-1e9)
+        never = tf.reduce_sum(never, axis=0)
 
         def step_fn(token_ids, state):
-            return decoder.step(token_ids, state, values, keys, mask)
+            logits, state, weights = decoder.step(token_ids, state, values, keys, mask)
+            return logits + tf.cast(never, logits.dtype), state, weights
 
         return decoding.decode(
             step_fn,
@@ -311,11 +316,12 @@ class Seq2SeqTask(keras.Model):
             )
         return records
 
-    def export(self, path, formats=("saved_model",), overwrite=False, beam_config=None):
-        """Writes a SavedModel for TF Serving into the version folder `path`; see `kseq2seq.export`."""
+    def export(self, path, formats=("saved_model",), overwrite=False, beam_config=None, tflite_quantization=None):
+        """Writes a SavedModel for TF Serving (and/or TFLite) into the version folder `path`; see `kseq2seq.export`."""
         from kseq2seq import export  # the module imports no task code; lazy to keep start-up light
 
-        return export.export(self, path, formats=formats, overwrite=overwrite, beam_config=beam_config)
+        return export.export(self, path, formats=formats, overwrite=overwrite, beam_config=beam_config,
+                             tflite_quantization=tflite_quantization)
 
     # --- serialization --------------------------------------------------
     def get_config(self):
