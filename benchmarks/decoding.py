@@ -89,7 +89,7 @@ def main(argv=None):
     loop, graph, xla = list(functions)[:3]
     beam_xla = list(functions)[4]
     lines = [
-        "## Decoding speed",
+        f"## Decoding speed, units {args.units}",
         "",
         f"`python benchmarks/decoding.py --units {args.units}{' --write' if args.write else ''}`: "
         f"Bahdanau GRU backbone (bi-GRU encoder), embedding {args.embedding_dim}, units {args.units}, "
