@@ -81,11 +81,17 @@ def build_parser():
     generate.add_argument("texts", nargs="*", help="texts to decode; read from standard input if none")
     add_decoding_arguments(generate)
 
-    evaluate = commands.add_parser("evaluate", help="BLEU and exact match of a saved model on parallel files")
-    evaluate.add_argument("--task", default="translation", choices=["translation"])
-    evaluate.add_argument("--model", required=True)
-    evaluate.add_argument("--source-file", required=True)
-    evaluate.add_argument("--target-file", required=True)
+    evaluate = commands.add_parser(
+        "evaluate", help="translation: BLEU and exact match; summarization: ROUGE with confidence intervals"
+    )
+    evaluate.add_argument("--task", default="translation", choices=["translation", "summarization"])
+    evaluate.add_argument("--model", help="a saved model folder (or .keras file)")
+    evaluate.add_argument("--baseline", choices=["lead3"], help="summarization: score a baseline instead of a model")
+    evaluate.add_argument("--source-file", help="translation: source sentences, one per line")
+    evaluate.add_argument("--target-file", help="translation: references, line-aligned")
+    evaluate.add_argument("--data", help="summarization: JSON lines with article/highlights, or a .source file "
+                                         "with a matching .target file")
+    evaluate.add_argument("--split", help="accepted for tensorflow-datasets sources; a file is one split already")
     evaluate.add_argument("--limit", type=int)
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--report", help="write a JSON report here")
@@ -233,9 +239,13 @@ def run_generate(args, out):
 
 
 def run_evaluate(args, out):
+    if args.task == "summarization":
+        return run_evaluate_summarization(args, out)
     from kseq2seq.datasets import text_files
     from kseq2seq.metrics import evaluate_generation
 
+    if not (args.model and args.source_file and args.target_file):
+        raise ValueError("Expected --model, --source-file and --target-file for --task translation.")
     pairs = text_files.load_text_pairs(args.source_file, args.target_file, limit=args.limit)
     kwargs = decoding_kwargs(args)
     if args.nbest != 1:
@@ -244,9 +254,67 @@ def run_evaluate(args, out):
     result["decoding"] = kwargs
     print(f"BLEU = {result['bleu']:.2f} ({result['bleu_signature']})", file=out)
     print(f"Exact match = {result['exact_match']:.2%} on {result['num_examples']} examples", file=out)
-    if args.report:
-        with open(args.report, "w") as f:
-            json.dump(result, f, indent=2, ensure_ascii=False)
+    _write_report(args.report, result)
+    return 0
+
+
+def _write_report(path, result):
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1, ensure_ascii=False)
+
+
+def _summarization_data(args):
+    from kseq2seq.datasets import summarization, text_files
+
+    if not args.data:
+        raise ValueError("Expected --data for --task summarization. Received: none")
+    if args.data.endswith(".source"):
+        target = args.data[: -len(".source")] + ".target"
+        pairs = text_files.load_text_pairs(args.data, target, limit=args.limit)
+        report = {"path": args.data, "lines": len(pairs), "kept": len(pairs), "bad": {}}
+        return pairs, [str(i) for i in range(len(pairs))], report
+    return summarization.load_jsonl(args.data, limit=args.limit)
+
+
+def run_evaluate_summarization(args, out):
+    import keras
+
+    from kseq2seq.metrics import lead, rouge
+
+    if (args.model is None) == (args.baseline is None):
+        raise ValueError("Expected exactly one of --model or --baseline for --task summarization.")
+    pairs, ids, data_report = _summarization_data(args)
+    articles, references = [a for a, _ in pairs], [h for _, h in pairs]
+    progress = keras.utils.Progbar(len(pairs), unit_name="article")
+    if args.baseline == "lead3":
+        predictions = []
+        for article in articles:
+            predictions.append(lead(article, 3))
+            progress.add(1)
+    else:
+        model, predictions = load_model(args.model), []
+        for start in range(0, len(articles), args.batch_size):
+            batch = articles[start : start + args.batch_size]
+            predictions.extend(model.generate(batch, batch_size=args.batch_size, **decoding_kwargs(args)))
+            progress.add(len(batch))
+    scores = rouge(predictions, references)
+    print(f"ROUGE F1 x 100 on {len(pairs)} examples of {args.data} (95% bootstrap interval):", file=out)
+    for rouge_type, measures in scores["aggregate"].items():
+        f1 = measures["fmeasure"]
+        print(f"  {rouge_type:9s} {100 * f1['mean']:6.2f}  [{100 * f1['low']:.2f}, {100 * f1['high']:.2f}]", file=out)
+    result = {
+        "task": "summarization",
+        "data": data_report,
+        "system": args.baseline or args.model,
+        "num_examples": len(pairs),
+        "aggregate": scores["aggregate"],
+        "per_example": [
+            {"id": i, "prediction": p, "reference": r, "scores": s}
+            for i, p, r, s in zip(ids, predictions, references, scores["per_example"])
+        ],
+    }
+    _write_report(args.report, result)
     return 0
 
 

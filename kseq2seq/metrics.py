@@ -56,3 +56,124 @@ def evaluate_generation(model, pairs, batch_size=64, decoding=None, **bleu_kwarg
         "num_examples": len(pairs),
         "hypotheses": hypotheses,
     }
+
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+
+
+def rouge(predictions, references, rouge_types=ROUGE_TYPES, use_stemmer=True, confidence=0.95,
+          bootstrap_samples=1000, seed=0):
+    """ROUGE precision/recall/F1 per example and aggregated, with bootstrap confidence intervals.
+
+    Scores come from Google's `rouge-score` (its tokenizer lowercases and keeps
+    letters and digits; Porter stemming on by default). For `rougeLsum`, the
+    summary-level ROUGE-L that papers report, sentences are separated by
+    newlines in both predictions and references.
+
+    Returns `{"per_example": [{type: {"precision", "recall", "fmeasure"}}],
+    "aggregate": {type: {measure: {"mean", "low", "high"}}}}`: the mean over
+    examples and the `confidence` interval of `bootstrap_samples` resampled
+    means (rouge-score's `BootstrapAggregator`, seeded so reports reproduce).
+    """
+    import numpy as np
+    from rouge_score import rouge_scorer, scoring
+
+    predictions, references = _check_aligned(predictions, references)
+    if not predictions:
+        raise ValueError("Expected at least one prediction. Received: none")
+    scorer = rouge_scorer.RougeScorer(list(rouge_types), use_stemmer=use_stemmer)
+    aggregator = scoring.BootstrapAggregator(confidence_interval=confidence, n_samples=bootstrap_samples)
+    per_example = []
+    for prediction, reference in zip(predictions, references):
+        scores = scorer.score(reference, prediction)  # rouge-score takes (target, prediction)
+        aggregator.add_scores(scores)
+        per_example.append({t: dict(s._asdict()) for t, s in scores.items()})
+    state = np.random.get_state()  # BootstrapAggregator draws from numpy's global generator
+    np.random.seed(seed)
+    try:
+        intervals = aggregator.aggregate()
+    finally:
+        np.random.set_state(state)
+    aggregate = {}
+    for rouge_type, interval in intervals.items():
+        aggregate[rouge_type] = {
+            measure: {
+                "mean": float(np.mean([e[rouge_type][measure] for e in per_example])),
+                "low": float(getattr(interval.low, measure)),
+                "high": float(getattr(interval.high, measure)),
+            }
+            for measure in ("precision", "recall", "fmeasure")
+        }
+    return {"per_example": per_example, "aggregate": aggregate}
+
+
+# Words that end with a period without ending a sentence (raw text).
+ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st mt ft vs etc inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov dec "
+    "gen sen rep gov lt col sgt capt adm no vol fig e.g i.e a.m p.m u.s u.k u.n".split()
+)
+_CLOSERS = frozenset(['"', "'", "''", "”", "’", ")", "]", "}", "»", "-rrb-"])
+_END_MARKS = frozenset([".", "!", "?", "..."])
+
+
+def split_sentences(text):
+    """Splits a text into sentences; handles tokenized and raw text.
+
+    Tokenized text (PTB-style, as CNN/DailyMail in See et al. 2017) has
+    end marks as separate tokens: a sentence ends at a `.`, `!` or `?` token,
+    and closing quotes or brackets right after it belong to that sentence.
+    Raw text: a sentence ends at `.`, `!` or `?` (plus closing quotes or
+    brackets) followed by whitespace, except after a known abbreviation, a
+    single-letter initial or a number; for lowercase raw text the next word
+    need not be capitalised.
+    """
+    tokens = text.split()
+    # Tokenized text keeps abbreviations' periods inside tokens ("u.s.", "mr."),
+    # so there only separate end-mark tokens end a sentence.
+    tokenized = any(token in _END_MARKS for token in tokens)
+    sentences, current = [], []
+    for i, token in enumerate(tokens):
+        current.append(token)
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        if _closes(following, current):
+            continue
+        if _ends_sentence(current, tokenized):
+            sentences.append(" ".join(current))
+            current = []
+    if current:
+        sentences.append(" ".join(current))
+    return sentences
+
+
+def _closes(token, sentence):
+    """Whether `token` closes the current sentence's quote or bracket (so it stays with it).
+
+    A straight quote both opens and closes: after an end mark it closes only
+    if the sentence has an unmatched one ('he said . " we ...' opens the next).
+    """
+    if token in ('"', "'"):
+        return sentence.count(token) % 2 == 1
+    return token in _CLOSERS
+
+
+def _ends_sentence(words, tokenized):
+    """Whether the words so far end a sentence (the last ones may be closing quotes/brackets)."""
+    k = len(words) - 1
+    while k > 0 and words[k] in _CLOSERS:
+        k -= 1
+    word = words[k]
+    if tokenized or word in _END_MARKS:
+        return word in _END_MARKS
+    stripped = word.rstrip("\"'”’)]}»")
+    if stripped.endswith(("!", "?")):
+        return True
+    if not stripped.endswith("."):
+        return False
+    core = stripped[:-1].lstrip("\"'“‘([{«").lower()
+    # "Dr.", "U.S.", "J. Smith" do not end sentences; "...in 2019." does.
+    return bool(core) and core not in ABBREVIATIONS and not (len(core) == 1 and core.isalpha())
+
+
+def lead(article, n=3):
+    """The Lead-n baseline: the article's first `n` sentences, one per line (for ROUGE-Lsum)."""
+    return "\n".join(split_sentences(article)[:n])

@@ -133,6 +133,13 @@ def _to_json(array):
     return array.tolist()
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of clients connecting
+    # at once would see resets. One thread per request; threads die with the server.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 def make_server(model, name, host="127.0.0.1", port=8501, max_request_bytes=MAX_REQUEST_BYTES):
     """A `ThreadingHTTPServer` answering TF Serving's REST API for `model` under `name`."""
 
@@ -207,8 +214,7 @@ def make_server(model, name, host="127.0.0.1", port=8501, max_request_bytes=MAX_
         def do_POST(self):
             self._route("POST")
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = _Server((host, port), Handler)
     return server
 
 

@@ -121,3 +121,42 @@ def test_demo_end_to_end(tmp_path):
     assert sorted(os.listdir(output)) == ["1", "metadata.json", "model.keras"]  # 1/: the SavedModel
     assert "Translations by the exported SavedModel" in result.stdout
     assert "'3 June 2019'                    -> 2019-06-03" in result.stdout
+
+
+def test_evaluate_summarization_lead3_report(tmp_path):
+    records = [
+        {"id": "x", "article": "a b c . d e . f g . h i .", "highlights": "a b c\nd e"},
+        {"id": "y", "article": "one . two . three . four .", "highlights": "one\nfour"},
+    ]
+    data = tmp_path / "val.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records) + "{broken\n", encoding="utf-8")
+    report = tmp_path / "out.json"
+    code, output = run(["evaluate", "--task", "summarization", "--data", str(data), "--baseline", "lead3",
+                        "--report", str(report)])
+    assert code == 0 and "rougeLsum" in output
+    with open(report) as f:
+        result = json.load(f)
+    assert result["num_examples"] == 2 and result["data"]["bad"]["invalid_json"] == 1
+    assert set(result["aggregate"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
+    first = result["per_example"][0]
+    assert first["id"] == "x" and first["prediction"] == "a b c .\nd e .\nf g ."
+    assert first["scores"]["rouge1"]["recall"] == 1.0
+    assert run(["evaluate", "--task", "summarization", "--data", str(data)])[0] == 2  # no --model/--baseline
+
+
+def test_lead3_on_cnn_dailymail_validation(tmp_path):
+    """The README's command on ../shared/data: Lead-3 ROUGE on 1000 CNN/DailyMail validation articles."""
+    from conftest import shared_data
+
+    data = shared_data("cnn_dailymail", "validation.jsonl")
+    report = tmp_path / "lead3.json"
+    code, output = run(["evaluate", "--task", "summarization", "--data", data, "--baseline", "lead3",
+                        "--report", str(report)])
+    print(output)
+    with open(report) as f:
+        aggregate = json.load(f)["aggregate"]
+    assert code == 0
+    # Published Lead-3 on the CNN/DM test split (See et al. 2017): R-1 40.34, R-2 17.70, R-L 36.57.
+    assert 0.36 < aggregate["rouge1"]["fmeasure"]["mean"] < 0.44
+    assert 0.14 < aggregate["rouge2"]["fmeasure"]["mean"] < 0.21
+    assert aggregate["rougeLsum"]["fmeasure"]["mean"] > aggregate["rougeL"]["fmeasure"]["mean"]

@@ -47,3 +47,32 @@ def test_tsv(tmp_path):
     with pytest.raises(ValueError, match="line 4"):
         text_files.load_tsv(str(path))
     assert text_files.load_tsv(str(path), limit=2) == [("Go.", "Geh."), ('"Hi"', "Hallo")]
+
+
+def test_summarization_jsonl_counts_bad_records_and_keeps_going(tmp_path):
+    import json
+
+    from kseq2seq.datasets import summarization
+
+    good = {"id": "a1", "article": "one . two .", "highlights": "one"}
+    lines = [
+        json.dumps(good).encode(),
+        b"{not json",
+        b'{"article": "caf\xe9 .", "highlights": "x"}',  # Latin-1 byte: not UTF-8
+        json.dumps({"article": "no summary"}).encode(),
+        json.dumps({"article": "  ", "highlights": "x"}).encode(),
+        json.dumps({"article": "text", "highlights": ""}).encode(),
+        b"",
+        json.dumps({"article": "three .", "highlights": "three"}).encode(),
+    ]
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    pairs, ids, report = summarization.load_jsonl(str(path))
+    assert pairs == [("one . two .", "one"), ("three .", "three")] and ids == ["a1", "8"]
+    assert report["lines"] == 7 and report["kept"] == 2
+    assert report["bad"] == {"not_utf8": 1, "invalid_json": 1, "missing_field": 1, "empty_article": 1,
+                             "empty_summary": 1}
+    bad_only = tmp_path / "bad.jsonl"
+    bad_only.write_bytes(b"{not json\n")
+    with pytest.raises(ValueError, match="invalid_json': 1"):
+        summarization.load_jsonl(str(bad_only))

@@ -29,3 +29,55 @@ def test_evaluate_generation_uses_model_generate():
 
     result = metrics.evaluate_generation(Echo(), [("a b", "A B"), ("c", "d")])
     assert result["exact_match"] == 0.5 and result["hypotheses"] == ["A B", "C"]
+
+
+def test_rouge_matches_hand_computed_values():
+    prediction, reference = "the cat sat\non the mat", "the cat was\non the mat"
+    result = metrics.rouge([prediction], [reference], use_stemmer=False)
+    scores = result["per_example"][0]
+    # unigrams: the x2, cat, on, mat shared of 6 each; bigrams: "the cat", "on the", "the mat" of 5;
+    # LCS "the cat on the mat" = 5 of 6; summary-level LCS: 2 ("the cat") + 3 ("on the mat") of 6.
+    for rouge_type, expected in [("rouge1", 5 / 6), ("rouge2", 3 / 5), ("rougeL", 5 / 6), ("rougeLsum", 5 / 6)]:
+        for measure in ("precision", "recall", "fmeasure"):
+            assert scores[rouge_type][measure] == pytest.approx(expected, abs=1e-12), (rouge_type, measure)
+    assert metrics.rouge(["running dogs"], ["run dog"])["per_example"][0]["rouge1"]["fmeasure"] == 1.0
+    assert metrics.rouge(["running dogs"], ["run dog"], use_stemmer=False)["per_example"][0]["rouge1"]["fmeasure"] == 0
+
+
+def test_rouge_lsum_splits_on_newlines_only():
+    # the same words; as one sentence the summary-level LCS is the whole sequence, split it is not
+    one = metrics.rouge(["a b c d"], ["c d a b"], use_stemmer=False)["per_example"][0]["rougeLsum"]["recall"]
+    two = metrics.rouge(["a b\nc d"], ["c d\na b"], use_stemmer=False)["per_example"][0]["rougeLsum"]["recall"]
+    assert one == pytest.approx(0.5) and two == pytest.approx(1.0)
+
+
+def test_rouge_bootstrap_interval_brackets_the_mean_and_reproduces():
+    predictions = ["a b c", "a b", "x y", "a", "b c d e"]
+    references = ["a b c", "b c", "a b", "a b", "b c"]
+    first = metrics.rouge(predictions, references, bootstrap_samples=200, seed=3)["aggregate"]
+    again = metrics.rouge(predictions, references, bootstrap_samples=200, seed=3)["aggregate"]
+    assert first == again
+    for rouge_type in metrics.ROUGE_TYPES:
+        f1 = first[rouge_type]["fmeasure"]
+        assert f1["low"] <= f1["mean"] <= f1["high"] and f1["low"] < f1["high"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    # tokenized, lowercased (See et al.): abbreviations keep their periods inside tokens
+    ('police said friday . said l.l. doungal , an official of the u.s. army . " there were thousands . '
+     'many were students , " doungal said . he said " no comment . " then it ended !',
+     ["police said friday .", "said l.l. doungal , an official of the u.s. army .", '" there were thousands .',
+      'many were students , " doungal said .', 'he said " no comment . "', "then it ended !"]),
+    # raw text: abbreviations, initials, times, quotes after the period
+    ('Mr. Smith met Dr. J. Jones at 5 p.m. on Jan. 3. "It was great," he said. "Really." Did he? Yes.',
+     ["Mr. Smith met Dr. J. Jones at 5 p.m. on Jan. 3.", '"It was great," he said.', '"Really."', "Did he?", "Yes."]),
+    ("prices rose 3.5 percent in 2019. they fell later", ["prices rose 3.5 percent in 2019.", "they fell later"]),
+])
+def test_sentence_splitting_on_tricky_text(text, expected):
+    assert metrics.split_sentences(text) == expected
+
+
+def test_lead3_takes_the_first_three_sentences_one_per_line():
+    article = "one . two ( a ) . three ! four . five ."
+    assert metrics.lead(article) == "one .\ntwo ( a ) .\nthree !"
+    assert metrics.lead("only one sentence") == "only one sentence"
