@@ -32,6 +32,7 @@ def add_decoding_arguments(parser):
     group.add_argument("--top-p", type=float)
     group.add_argument("--seed", type=int, default=0, help="sampling seed")
     group.add_argument("--max-length", type=int)
+    group.add_argument("--min-length", type=int, help="tokens before the end token may be chosen")
 
 
 def decoding_kwargs(args):
@@ -45,6 +46,7 @@ def decoding_kwargs(args):
         "top_p": args.top_p,
         "seed": args.seed,
         "max_length": args.max_length,
+        "min_length": args.min_length,
     }
 
 

@@ -47,6 +47,14 @@ def _call_step(step_fn, tokens, state):
     return tf.cast(logits, tf.float32), state, extra
 
 
+def _forbid_end_before(logits, t, end_id, min_length):
+    """Rules out `end_id` (logits or log-probabilities) while fewer than `min_length` tokens were generated."""
+    if not min_length:
+        return logits
+    end = tf.one_hot(end_id, tf.shape(logits)[-1], on_value=NEG_INF, dtype=logits.dtype)
+    return tf.where(t < min_length, logits + end, logits)
+
+
 def _extra_buffer(step_fn, tokens, state, max_length):
     """A zero buffer `[max_length, batch, ...]` shaped like the step's extra output, or None.
 
@@ -59,7 +67,8 @@ def _extra_buffer(step_fn, tokens, state, max_length):
     return tf.zeros(tf.concat([[max_length], tf.shape(extra)], 0), extra.dtype)
 
 
-def _sequential_search(step_fn, initial_state, batch_size, start_id, end_id, max_length, choose, return_attention):
+def _sequential_search(step_fn, initial_state, batch_size, start_id, end_id, max_length, choose, return_attention,
+                       min_length=0):
     """One token per sequence and step, chosen by `choose(logits, step) -> ids`; shared by greedy and sampling."""
     tokens = tf.fill([batch_size], tf.constant(start_id, tf.int32))
     finished = tf.zeros([batch_size], tf.bool)
@@ -71,7 +80,8 @@ def _sequential_search(step_fn, initial_state, batch_size, start_id, end_id, max
 
     def body(t, tokens, state, finished, scores, output, extras):
         logits, state, extra = _call_step(step_fn, tokens, state)
-        next_tokens = choose(logits, t)
+        # scores stay the model's log-probabilities; only the choice is constrained
+        next_tokens = choose(_forbid_end_before(logits, t, end_id, min_length), t)
         log_probs = tf.gather(tf.nn.log_softmax(logits), next_tokens, batch_dims=1)
         scores += tf.where(finished, 0.0, log_probs)
         next_tokens = tf.where(finished, tf.zeros_like(next_tokens), next_tokens)
@@ -97,14 +107,18 @@ def _batch_major(buffer):
     return tf.transpose(buffer, [1, 0] + list(range(2, rank)))
 
 
-def greedy_search(step_fn, initial_state, batch_size, start_id, end_id, max_length, return_attention=False):
+def greedy_search(step_fn, initial_state, batch_size, start_id, end_id, max_length, return_attention=False,
+                  min_length=0):
     """Most likely token at every step, until `end_id` or `max_length`; stops once all sequences ended.
+
+    `min_length`: `end_id` is ruled out until that many tokens were generated (the end token is the next one).
 
     Returns `Decoded(token_ids [batch, max_length], scores [batch] (sum of log-probs), attention)`.
     """
     _check_common(max_length)
     choose = lambda logits, t: tf.argmax(logits, axis=-1, output_type=tf.int32)  # noqa: E731
-    return _sequential_search(step_fn, initial_state, batch_size, start_id, end_id, max_length, choose, return_attention)
+    return _sequential_search(step_fn, initial_state, batch_size, start_id, end_id, max_length, choose,
+                              return_attention, min_length)
 
 
 def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
@@ -164,6 +178,7 @@ def sample(
     top_p=None,
     seed=0,
     return_attention=False,
+    min_length=0,
 ):
     """Random sampling with temperature, top-k and top-p, reproducible for a given `seed`.
 
@@ -175,14 +190,16 @@ def sample(
     _check_common(max_length)
     check_sampling_args(temperature, top_k, top_p)
     if temperature == 0:
-        return greedy_search(step_fn, initial_state, batch_size, start_id, end_id, max_length, return_attention)
+        return greedy_search(step_fn, initial_state, batch_size, start_id, end_id, max_length, return_attention,
+                             min_length)
 
     def choose(logits, t):
         filtered = filter_logits(logits, temperature, top_k, top_p)
         gumbel = -tf.math.log(-tf.math.log(hash_uniform(tf.shape(filtered), seed, t)))
         return tf.argmax(filtered + gumbel, axis=-1, output_type=tf.int32)  # Gumbel-max draw
 
-    return _sequential_search(step_fn, initial_state, batch_size, start_id, end_id, max_length, choose, return_attention)
+    return _sequential_search(step_fn, initial_state, batch_size, start_id, end_id, max_length, choose,
+                              return_attention, min_length)
 
 
 def length_penalty(length, alpha):
@@ -235,6 +252,7 @@ def beam_search(
     length_penalty_alpha=0.6,
     num_return=1,
     return_attention=False,
+    min_length=0,
 ):
     """Batched beam search with the GNMT length penalty; returns the n best hypotheses.
 
@@ -285,7 +303,8 @@ def beam_search(
     def body(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras):
         logits, state, extra = _call_step(step_fn, tokens, state)
         vocab = tf.shape(logits)[-1]
-        log_probs = tf.reshape(tf.nn.log_softmax(logits), [batch_size, k, vocab])
+        log_probs = _forbid_end_before(tf.nn.log_softmax(logits), t, end_id, min_length)
+        log_probs = tf.reshape(log_probs, [batch_size, k, vocab])
         log_probs = tf.reshape(log_probs + alive_log_probs[:, :, tf.newaxis], [batch_size, k * vocab])
         # 2k candidates: even if k of them end here, k can stay alive.
         cand_log_probs, cand_index = tf.math.top_k(log_probs, k=tf.minimum(2 * k, k * vocab))
@@ -340,12 +359,15 @@ SAMPLERS = ("greedy", "beam", "sample")
 
 
 def check_decoding_config(sampler="greedy", max_length=None, num_beams=4, length_penalty=0.6, nbest=1,
-                          temperature=1.0, top_k=None, top_p=None, seed=0):
+                          temperature=1.0, top_k=None, top_p=None, seed=0, min_length=0):
     """Validates a decoding configuration up front, naming the bad argument."""
     if sampler not in SAMPLERS:
         raise ValueError(f"Expected sampler to be one of {list(SAMPLERS)}. Received: sampler={sampler!r}")
     if max_length is not None:
         check_positive_int("max_length", max_length)
+    check_positive_int("min_length", min_length, minimum=0)
+    if max_length is not None and min_length >= max_length:
+        raise ValueError(f"Expected min_length < max_length ({max_length}). Received: min_length={min_length}")
     if sampler == "beam":
         check_beam_args(num_beams, length_penalty, nbest)
     elif nbest != 1:
@@ -357,7 +379,8 @@ def check_decoding_config(sampler="greedy", max_length=None, num_beams=4, length
 
 
 def decode(step_fn, initial_state, batch_size, start_id, end_id, max_length, sampler="greedy", num_beams=4,
-           length_penalty=0.6, nbest=1, temperature=1.0, top_k=None, top_p=None, seed=0, return_attention=False):
+           length_penalty=0.6, nbest=1, temperature=1.0, top_k=None, top_p=None, seed=0, return_attention=False,
+           min_length=0):
     """Runs one strategy; always returns n-best shaped results.
 
     `Decoded(token_ids [batch, nbest, max_length], scores [batch, nbest], attention or None)`.
@@ -367,12 +390,12 @@ def decode(step_fn, initial_state, batch_size, start_id, end_id, max_length, sam
     common = (step_fn, initial_state, batch_size, start_id, end_id, max_length)
     if sampler == "beam":
         return beam_search(*common, num_beams=num_beams, length_penalty_alpha=length_penalty,
-                           num_return=nbest, return_attention=return_attention)
+                           num_return=nbest, return_attention=return_attention, min_length=min_length)
     if sampler == "sample":
         out = sample(*common, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                     return_attention=return_attention)
+                     return_attention=return_attention, min_length=min_length)
     elif sampler == "greedy":
-        out = greedy_search(*common, return_attention=return_attention)
+        out = greedy_search(*common, return_attention=return_attention, min_length=min_length)
     else:
         raise ValueError(f"Expected sampler to be one of {list(SAMPLERS)}. Received: sampler={sampler!r}")
     attention = None if out.attention is None else out.attention[:, tf.newaxis]

@@ -207,3 +207,23 @@ def test_bad_arguments_name_the_argument_and_value():
     for call, message in cases:
         with pytest.raises(ValueError, match=message):
             call()
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam", "sample"])
+def test_min_length_delays_the_end_token(search):
+    tables = random_tables(6, 8, seed=21)
+    tables[:, :, :, END] = 10.0  # the model always wants to stop at once
+    args = (table_step(tables), initial(6), 6, START, END, 8)
+    if search == "greedy":
+        ids = decoding.greedy_search(*args, min_length=3).token_ids.numpy()
+        unconstrained = decoding.greedy_search(*args).token_ids.numpy()
+    elif search == "beam":
+        ids = decoding.beam_search(*args, num_beams=3, min_length=3).token_ids.numpy()[:, 0]
+        unconstrained = decoding.beam_search(*args, num_beams=3).token_ids.numpy()[:, 0]
+    else:
+        ids = decoding.sample(*args, min_length=3, seed=2).token_ids.numpy()
+        unconstrained = decoding.sample(*args, seed=2).token_ids.numpy()
+    assert np.all(unconstrained[:, 0] == END)
+    assert np.all(ids[:, 3] == END) and np.all(ids[:, :3] > END) and np.all(ids[:, 4:] == 0)
+    with pytest.raises(ValueError, match="min_length=8"):
+        decoding.check_decoding_config(max_length=8, min_length=8)

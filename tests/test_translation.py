@@ -173,3 +173,12 @@ def test_multi30k_english_german_bleu():
     for (source, reference), hypothesis in list(zip(validation, hypotheses))[:3]:
         print(f"  {source}\n  -> {hypothesis}\n  ref {reference}")
     assert bleu.score >= 25.0  # 31.8 when measured alone on 2 cores; margin for a busier CI machine
+
+
+def test_min_length_through_generate(tiny_translator, tiny_dates):
+    sources = [s for s, _ in tiny_dates[:4]]
+    for sampler in ("greedy", "beam"):
+        outputs = tiny_translator.generate(sources, sampler=sampler, min_length=12)
+        assert all(len(o) >= 12 for o in outputs), outputs  # dates are 10 characters otherwise
+    with pytest.raises(ValueError, match="min_length=-1"):
+        tiny_translator.generate(sources, min_length=-1)

@@ -32,6 +32,7 @@ GENERATION_DEFAULTS = {
     "temperature": 1.0,
     "top_k": None,
     "top_p": None,
+    "min_length": 0,
 }
 
 
@@ -193,7 +194,7 @@ class Seq2SeqTask(keras.Model):
 
         `token_ids [batch, nbest, max_length]`, `scores [batch, nbest]` and, with
         `return_attention`, `attention [batch, nbest, max_length, S]`.
-        `decoding_args`: `num_beams`, `length_penalty`, `nbest`, `temperature`, `top_k`, `top_p`.
+        `decoding_args`: `num_beams`, `length_penalty`, `nbest`, `temperature`, `top_k`, `top_p`, `min_length`.
         """
         values, keys, state, mask = self.backbone.encode(encoder_token_ids)
         if sampler == "beam":
@@ -244,8 +245,8 @@ class Seq2SeqTask(keras.Model):
         return functions[key]
 
     def generate(self, texts, sampler=None, num_beams=None, length_penalty=None, nbest=None, temperature=None,
-                 top_k=None, top_p=None, seed=0, max_length=None, batch_size=64, return_scores=False,
-                 return_attention=False):
+                 top_k=None, top_p=None, seed=0, max_length=None, min_length=None, batch_size=64,
+                 return_scores=False, return_attention=False):
         """Decodes a string or a list of strings, inside one `tf.function` per batch.
 
         Decoding arguments left as None take the task's `generation_config`
@@ -255,6 +256,7 @@ class Seq2SeqTask(keras.Model):
             sampler: `"greedy"`, `"beam"` (with `num_beams`, GNMT `length_penalty`
                 alpha, `nbest` hypotheses) or `"sample"` (with `temperature`,
                 `top_k`, `top_p` and a reproducible `seed`).
+            min_length: tokens to generate before `[END]` may be chosen.
             return_scores: also return each output's score (log-probability;
                 length-normalised for beam search).
             return_attention: return `Generation` records with source/output
@@ -266,10 +268,12 @@ class Seq2SeqTask(keras.Model):
         """
         check_positive_int("batch_size", batch_size)
         given = {"sampler": sampler, "num_beams": num_beams, "length_penalty": length_penalty, "nbest": nbest,
-                 "temperature": temperature, "top_k": top_k, "top_p": top_p}
+                 "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_length": min_length}
         options = {**GENERATION_DEFAULTS, **self.generation_config, **{k: v for k, v in given.items() if v is not None}}
         sampler, nbest = options["sampler"], options["nbest"]
         config = {"sampler": sampler, "max_length": self.max_length if max_length is None else max_length}
+        if options["min_length"]:
+            config["min_length"] = options["min_length"]
         if sampler == "beam":
             config.update({k: options[k] for k in ("num_beams", "length_penalty", "nbest")})
         elif sampler == "sample":
