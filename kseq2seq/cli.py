@@ -357,7 +357,9 @@ COMMANDS = {
 
 def main(argv=None, out=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Our own progress messages at INFO; other libraries' (TensorFlow's asset notices) only from WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kseq2seq").setLevel(logging.INFO)
     try:
         return COMMANDS[args.command](args, out or sys.stdout)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
