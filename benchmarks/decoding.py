@@ -24,26 +24,24 @@ NO_END = -1  # never produced: every sequence runs max_length steps
 
 
 def make_functions(backbone, max_length, num_beams):
-    decoder = backbone.decoder
-
     def run(ids, sampler):
-        values, keys, state, mask = backbone.encode(ids)
+        memory, state = backbone.encode(ids)
         if sampler == "beam":
-            values, keys, mask = decoding.tile_batch((values, keys, mask), num_beams)
+            memory = decoding.tile_batch(memory, num_beams)
 
         def step_fn(tokens, state):
-            logits, state, _ = decoder.step(tokens, state, values, keys, mask)
+            logits, state, _ = backbone.step(tokens, state, memory)
             return logits, state
 
         return decoding.decode(step_fn, state, tf.shape(ids)[0], 2, NO_END, max_length,
                                sampler=sampler, num_beams=num_beams).token_ids
 
     def python_loop(ids):
-        values, keys, state, mask = backbone.encode(ids)
+        memory, state = backbone.encode(ids)
         tokens = tf.fill([ids.shape[0]], 2)
         outputs = []
         for _ in range(max_length):
-            logits, state, _ = decoder.step(tokens, state, values, keys, mask)
+            logits, state, _ = backbone.step(tokens, state, memory)
             tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
             outputs.append(tokens)
         return tf.stack(outputs, axis=1)

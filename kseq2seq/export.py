@@ -10,8 +10,9 @@ neither Python nor kseq2seq. Signatures, all batch-first:
   `scores` float `[batch]` (greedy; sum of log-probabilities);
 - `beam_search`: `inputs` string `[batch]` -> `outputs` string `[batch, nbest]`,
   `scores` float `[batch, nbest]` (fixed `num_beams`, `length_penalty`, `nbest`);
-- `generate_ids`: `encoder_token_ids` int32 `[batch, length]` -> `token_ids`
-  int32 `[batch, max_length]` (greedy; `[END]` then 0-padding), `scores`.
+- `generate_ids`: `encoder_token_ids` int32 `[batch, length]` (and
+  `encoder_extended_ids` for a pointer-generator) -> `token_ids` int32
+  `[batch, max_length]` (greedy; `[END]` then 0-padding), `scores`.
 
 Layout (TF Serving's `<name>/<version>/`): the folder given is the version
 folder; `assets.extra/kseq2seq.json` holds the metadata (preset, special
@@ -54,6 +55,8 @@ def metadata(task, beam_config):
         "target_tokenizer": type(preprocessor.target_tokenizer).__name__,
         "lowercase": preprocessor.source_tokenizer.lowercase,
         "source_length": preprocessor.source_length,
+        "copy_source_words": preprocessor.copy_source_words,
+        "encoder_inputs": list(preprocessor.encoder_input_names),
         "max_length": task.max_length,
         "source_vocabulary": preprocessor.source_tokenizer.vocabulary,
         "target_vocabulary": preprocessor.target_tokenizer.vocabulary,
@@ -65,33 +68,39 @@ def metadata(task, beam_config):
     }
 
 
+def _id_signature(task, batch=None):
+    """Input specs of the id-level endpoints: the preprocessor's encoder inputs, int32 `[batch, length]`."""
+    return [tf.TensorSpec([batch, None], tf.int32, name=name) for name in task.preprocessor.encoder_input_names]
+
+
+def _id_inputs(task, tensors):
+    return dict(zip(task.preprocessor.encoder_input_names, tensors))
+
+
 def build_archive(task, beam_config):
     """An `ExportArchive` with the three serving signatures of `task`."""
     preprocessor = task.preprocessor
-    detokenize = preprocessor.target_tokenizer.detokenize
     archive = keras.export.ExportArchive()
     archive.track(task)  # add_endpoint tracks the StringLookup tables the endpoints use
 
     def greedy(inputs):
-        out = task.generate_ids(preprocessor.tokenize_source(inputs), sampler="greedy")
-        return {"outputs": detokenize(out.token_ids[:, 0]), "scores": out.scores[:, 0]}
+        encoder_inputs, source_words = preprocessor.encode_source(inputs)
+        out = task.generate_ids(encoder_inputs, sampler="greedy")
+        return {"outputs": preprocessor.detokenize(out.token_ids[:, 0], source_words), "scores": out.scores[:, 0]}
 
     def beam_search(inputs):
-        out = task.generate_ids(preprocessor.tokenize_source(inputs), sampler="beam", **beam_config)
-        batch, nbest = tf.shape(out.token_ids)[0], tf.shape(out.token_ids)[1]
-        texts = detokenize(tf.reshape(out.token_ids, [batch * nbest, -1]))
-        return {"outputs": tf.reshape(texts, [batch, nbest]), "scores": out.scores}
+        encoder_inputs, source_words = preprocessor.encode_source(inputs)
+        out = task.generate_ids(encoder_inputs, sampler="beam", **beam_config)
+        return {"outputs": preprocessor.detokenize(out.token_ids, source_words), "scores": out.scores}
 
-    def generate_ids(encoder_token_ids):
-        out = task.generate_ids(encoder_token_ids, sampler="greedy")
+    def generate_ids(*encoder_inputs):
+        out = task.generate_ids(_id_inputs(task, encoder_inputs), sampler="greedy")
         return {"token_ids": out.token_ids[:, 0], "scores": out.scores[:, 0]}
 
     strings = [tf.TensorSpec([None], tf.string, name="inputs")]
     archive.add_endpoint("serving_default", greedy, input_signature=strings)
     archive.add_endpoint("beam_search", beam_search, input_signature=strings)
-    archive.add_endpoint(
-        "generate_ids", generate_ids, input_signature=[tf.TensorSpec([None, None], tf.int32, name="encoder_token_ids")]
-    )
+    archive.add_endpoint("generate_ids", generate_ids, input_signature=_id_signature(task))
     return archive
 
 
@@ -100,17 +109,18 @@ def tflite_model(task, beam_config, work_dir, quantization=None):
 
     Signatures `serving_default` (greedy: `token_ids [1, max_length]`, `scores [1]`)
     and `beam_search` (`token_ids [1, nbest, max_length]`, `scores [1, nbest]`),
-    both taking `encoder_token_ids` int32 `[1, length]`. Converted from a
-    SavedModel so that variables are frozen into the decoding loop.
+    both taking `encoder_token_ids` int32 `[1, length]` (and, for a
+    pointer-generator, `encoder_extended_ids`). Converted from a SavedModel so
+    that variables are frozen into the decoding loop.
     """
-    ids = [tf.TensorSpec([1, None], tf.int32, name="encoder_token_ids")]
+    ids = _id_signature(task, batch=1)
 
-    def greedy(encoder_token_ids):
-        out = task.generate_ids(encoder_token_ids, sampler="greedy")
+    def greedy(*encoder_inputs):
+        out = task.generate_ids(_id_inputs(task, encoder_inputs), sampler="greedy")
         return {"token_ids": out.token_ids[:, 0], "scores": out.scores[:, 0]}
 
-    def beam_search(encoder_token_ids):
-        out = task.generate_ids(encoder_token_ids, sampler="beam", **beam_config)
+    def beam_search(*encoder_inputs):
+        out = task.generate_ids(_id_inputs(task, encoder_inputs), sampler="beam", **beam_config)
         return {"token_ids": out.token_ids, "scores": out.scores}
 
     archive = keras.export.ExportArchive()

@@ -5,6 +5,7 @@ from keras import ops
 
 from kseq2seq.layers.decoders import AttentionDecoder
 from kseq2seq.layers.encoders import RNNEncoder
+from kseq2seq.layers.pointer_generator import PointerGeneratorDecoder
 
 
 @keras.saving.register_keras_serializable(package="kseq2seq")
@@ -15,6 +16,13 @@ class Seq2SeqBackbone(keras.Model):
     (int32, 0 = padding). Output: logits `[batch, T, target_vocabulary_size]`.
     The padding mask is derived once from the encoder ids and handed to every
     layer that needs it.
+
+    With `pointer_generator=True` the decoder can copy source words
+    (`PointerGeneratorDecoder`): the model takes a third input,
+    `encoder_extended_ids` (from a preprocessor with `copy_source_words=True`),
+    and outputs log-probabilities over the extended vocabulary
+    `[batch, T, target_vocabulary_size + source unknown words]`. `coverage`
+    and `coverage_loss_weight` configure its coverage mechanism.
 
     Example:
 
@@ -37,9 +45,14 @@ class Seq2SeqBackbone(keras.Model):
         num_encoder_layers=1,
         attention="bahdanau",
         dropout=0.0,
+        pointer_generator=False,
+        coverage=False,
+        coverage_loss_weight=1.0,
         dtype=None,
         **kwargs,
     ):
+        if coverage and not pointer_generator:
+            raise ValueError("Expected pointer_generator=True with coverage=True. Received: pointer_generator=False")
         # === Layers ===
         self.encoder = RNNEncoder(
             source_vocabulary_size,
@@ -52,29 +65,31 @@ class Seq2SeqBackbone(keras.Model):
             dtype=dtype,
             name="encoder",
         )
-        self.decoder = AttentionDecoder(
-            target_vocabulary_size,
-            embedding_dim,
-            units,
-            cell_type=cell_type,
-            attention=attention,
-            dropout=dropout,
-            dtype=dtype,
-            name="decoder",
-        )
+        decoder_args = dict(cell_type=cell_type, attention=attention, dropout=dropout, dtype=dtype, name="decoder")
+        if pointer_generator:
+            self.decoder = PointerGeneratorDecoder(
+                target_vocabulary_size, embedding_dim, units, coverage=coverage,
+                coverage_loss_weight=coverage_loss_weight, **decoder_args
+            )
+        else:
+            self.decoder = AttentionDecoder(target_vocabulary_size, embedding_dim, units, **decoder_args)
 
         # === Functional Model ===
-        encoder_token_ids = keras.Input(shape=(None,), dtype="int32", name="encoder_token_ids")
-        decoder_token_ids = keras.Input(shape=(None,), dtype="int32", name="decoder_token_ids")
-        encoder_padding_mask = ops.not_equal(encoder_token_ids, 0)
-        values, states = self.encoder(encoder_token_ids, encoder_padding_mask=encoder_padding_mask)
-        logits = self.decoder(decoder_token_ids, values, states, encoder_padding_mask=encoder_padding_mask)
-        super().__init__(
-            inputs={"encoder_token_ids": encoder_token_ids, "decoder_token_ids": decoder_token_ids},
-            outputs=logits,
-            dtype=dtype,
-            **kwargs,
-        )
+        inputs = {
+            "encoder_token_ids": keras.Input(shape=(None,), dtype="int32", name="encoder_token_ids"),
+            "decoder_token_ids": keras.Input(shape=(None,), dtype="int32", name="decoder_token_ids"),
+        }
+        if pointer_generator:
+            inputs["encoder_extended_ids"] = keras.Input(shape=(None,), dtype="int32", name="encoder_extended_ids")
+        encoder_padding_mask = ops.not_equal(inputs["encoder_token_ids"], 0)
+        values, states = self.encoder(inputs["encoder_token_ids"], encoder_padding_mask=encoder_padding_mask)
+        if pointer_generator:
+            outputs = self.decoder(inputs["decoder_token_ids"], values, states, inputs["encoder_extended_ids"],
+                                   encoder_padding_mask=encoder_padding_mask)
+        else:
+            outputs = self.decoder(inputs["decoder_token_ids"], values, states,
+                                   encoder_padding_mask=encoder_padding_mask)
+        super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
         # === Config ===
         self.source_vocabulary_size = source_vocabulary_size
@@ -86,13 +101,39 @@ class Seq2SeqBackbone(keras.Model):
         self.num_encoder_layers = num_encoder_layers
         self.attention = attention
         self.dropout = dropout
+        self.pointer_generator = pointer_generator
+        self.coverage = coverage
+        self.coverage_loss_weight = coverage_loss_weight
 
-    def encode(self, encoder_token_ids):
-        """Runs the encoder once: returns `(values, keys, decoder_state, encoder_padding_mask)`."""
-        encoder_padding_mask = ops.not_equal(encoder_token_ids, 0)
-        values, states = self.encoder(encoder_token_ids, encoder_padding_mask=encoder_padding_mask)
-        keys = self.decoder.attention.project_keys(values)
-        return values, keys, self.decoder.initial_state(states, values), encoder_padding_mask
+    def encode(self, encoder_inputs):
+        """Runs the encoder once, for decoding.
+
+        `encoder_inputs`: `encoder_token_ids` `[batch, S]`, or a dict of the
+        encoder inputs (`encoder_token_ids`, and `encoder_extended_ids` for a
+        pointer-generator). Returns `(memory, decoder_state)`: `memory` is the
+        dict of per-source tensors `step` needs (`values`, `keys`,
+        `encoder_padding_mask`, ...), all batch-first.
+        """
+        if not isinstance(encoder_inputs, dict):
+            encoder_inputs = {"encoder_token_ids": encoder_inputs}
+        if self.pointer_generator and "encoder_extended_ids" not in encoder_inputs:
+            raise ValueError("Expected encoder_inputs with 'encoder_extended_ids' for a pointer-generator. "
+                             f"Received keys: {sorted(encoder_inputs)}")
+        token_ids = encoder_inputs["encoder_token_ids"]
+        encoder_padding_mask = ops.not_equal(token_ids, 0)
+        values, states = self.encoder(token_ids, encoder_padding_mask=encoder_padding_mask)
+        memory = {
+            "values": values,
+            "keys": self.decoder.attention.project_keys(values),
+            "encoder_padding_mask": encoder_padding_mask,
+        }
+        if self.pointer_generator:
+            memory["encoder_extended_ids"] = encoder_inputs["encoder_extended_ids"]
+        return memory, self.decoder.initial_state(states, values)
+
+    def step(self, token_ids, state, memory):
+        """One decoding step: `(logits [batch, vocab], state, attention weights [batch, S])`."""
+        return self.decoder.step(token_ids, state, **memory)
 
     def get_config(self):
         return {
@@ -107,4 +148,7 @@ class Seq2SeqBackbone(keras.Model):
             "num_encoder_layers": self.num_encoder_layers,
             "attention": self.attention,
             "dropout": self.dropout,
+            "pointer_generator": self.pointer_generator,
+            "coverage": self.coverage,
+            "coverage_loss_weight": self.coverage_loss_weight,
         }

@@ -3,7 +3,8 @@
 import keras
 import tensorflow as tf
 
-from kseq2seq.tokenizers import END_ID, START_ID
+from kseq2seq import copying
+from kseq2seq.tokenizers import END_ID, START_ID, UNK
 from kseq2seq.utils import check_positive_int
 
 
@@ -18,15 +19,22 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
     forcing). Everything is padded with 0 to the longest sequence of the batch,
     after truncating sources to `source_length` and targets to
     `target_length` tokens (counting [END]).
+
+    With `copy_source_words=True` (pointer-generator models), `x` also holds
+    `encoder_extended_ids` (the source in the target vocabulary extended with
+    the source's unknown words, see `kseq2seq.copying`) and the labels use
+    those extended ids, so that the model learns to copy unknown words.
     """
 
-    def __init__(self, source_tokenizer, target_tokenizer, source_length=64, target_length=64, **kwargs):
+    def __init__(self, source_tokenizer, target_tokenizer, source_length=64, target_length=64,
+                 copy_source_words=False, **kwargs):
         kwargs.setdefault("dtype", "string")
         super().__init__(**kwargs)
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.source_length = check_positive_int("source_length", source_length)
         self.target_length = check_positive_int("target_length", target_length, minimum=2)
+        self.copy_source_words = bool(copy_source_words)
 
     def __call__(self, source, target=None, **kwargs):
         # Keras only accepts tensors positionally; accept Python strings too.
@@ -38,32 +46,70 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
         # Nothing to build: the tokenizers' vocabularies are fixed at construction.
         self.built = True
 
+    @property
+    def encoder_input_names(self):
+        names = ("encoder_token_ids", "encoder_extended_ids")
+        return names if self.copy_source_words else names[:1]
+
     def tokenize_source(self, source):
         """Source strings -> padded ids `[batch, length]`, length >= 1.
 
         A batch of empty strings still gets one (padding) position, so the
         encoder always has a step to run; its fully masked row encodes to zeros.
         """
-        source = _as_batch(source, "source")
-        ids = self.source_tokenizer.tokenize(source)[:, : self.source_length]
-        ids = ids.to_tensor(0)
-        return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
+        return _pad_to_tensor(self._source_tokens(_as_batch(source, "source"))[1])
+
+    def encode_source(self, source):
+        """Source strings -> `(inputs, source_words)`: the model's encoder inputs (dense)
+        and, when copying, the strings of the extended ids `[batch, n]` (else None)."""
+        tokens, ids = self._source_tokens(_as_batch(source, "source"))
+        inputs = {"encoder_token_ids": _pad_to_tensor(ids)}
+        if not self.copy_source_words:
+            return inputs, None
+        extended, words = self._extend_source(tokens)
+        inputs["encoder_extended_ids"] = _pad_to_tensor(extended)
+        return inputs, words.to_tensor(UNK)
+
+    def detokenize(self, token_ids, source_words=None):
+        """Target ids `[batch, length]` or `[batch, nbest, length]` -> strings `[batch]` / `[batch, nbest]`."""
+        token_ids = tf.convert_to_tensor(token_ids)
+        if token_ids.shape.rank == 2:
+            return self.target_tokenizer.detokenize(token_ids, source_words)
+        shape = tf.shape(token_ids)
+        flat = tf.reshape(token_ids, [shape[0] * shape[1], shape[2]])
+        if source_words is not None:
+            source_words = tf.repeat(source_words, shape[1], axis=0)
+        return tf.reshape(self.target_tokenizer.detokenize(flat, source_words), shape[:2])
 
     def tokenize_pairs(self, source, target):
-        """Ragged `(encoder_ids, decoder_ids, labels)` for a batch, before padding."""
-        source_ids = self.source_tokenizer.tokenize(_as_batch(source, "source"))[:, : self.source_length]
-        target = self.target_tokenizer.tokenize(_as_batch(target, "target"))[:, : self.target_length - 1]
-        batch = target.nrows()
-        decoder_ids = tf.concat([tf.fill([batch, 1], START_ID), target], axis=1)
-        labels = tf.concat([target, tf.fill([batch, 1], END_ID)], axis=1)
-        return source_ids, decoder_ids, labels
+        """Ragged `(x, labels)` for a batch, before padding (see the class docstring)."""
+        tokens, source_ids = self._source_tokens(_as_batch(source, "source"))
+        target_tokens = self.target_tokenizer.split(self.target_tokenizer.standardize(_as_batch(target, "target")))
+        target_tokens = target_tokens[:, : self.target_length - 1]
+        target_ids = self.target_tokenizer.lookup(target_tokens)
+        batch = target_ids.nrows()
+        start, end = tf.fill([batch, 1], START_ID), tf.fill([batch, 1], END_ID)
+        x = {"encoder_token_ids": source_ids, "decoder_token_ids": tf.concat([start, target_ids], axis=1)}
+        if self.copy_source_words:
+            x["encoder_extended_ids"], words = self._extend_source(tokens)
+            size = self.target_tokenizer.vocabulary_size
+            target_ids = copying.extend_target(target_tokens, target_ids, words, size)
+        return x, tf.concat([target_ids, end], axis=1)
+
+    def _source_tokens(self, source):
+        tokenizer = self.source_tokenizer
+        tokens = tokenizer.split(tokenizer.standardize(source))[:, : self.source_length]
+        return tokens, tokenizer.lookup(tokens)
+
+    def _extend_source(self, source_tokens):
+        target_ids = self.target_tokenizer.lookup(source_tokens)
+        return copying.extend_source(source_tokens, target_ids, self.target_tokenizer.vocabulary_size)
 
     def call(self, source, target=None):
         if target is None:
-            return {"encoder_token_ids": self.tokenize_source(source)}
-        source_ids, decoder_ids, labels = self.tokenize_pairs(source, target)
-        x = {"encoder_token_ids": source_ids.to_tensor(0), "decoder_token_ids": decoder_ids.to_tensor(0)}
-        return x, labels.to_tensor(0)
+            return self.encode_source(source)[0]
+        x, labels = self.tokenize_pairs(source, target)
+        return {k: v.to_tensor(0) for k, v in x.items()}, labels.to_tensor(0)
 
     def get_config(self):
         config = super().get_config()
@@ -73,6 +119,7 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
                 "target_tokenizer": keras.saving.serialize_keras_object(self.target_tokenizer),
                 "source_length": self.source_length,
                 "target_length": self.target_length,
+                "copy_source_words": self.copy_source_words,
             }
         )
         return config
@@ -92,3 +139,9 @@ def _as_batch(texts, name):
     if texts.shape.rank != 1:
         raise ValueError(f"Expected {name} to be a string or a 1-D batch of strings. Received: shape={texts.shape}")
     return texts
+
+
+def _pad_to_tensor(ids):
+    """Ragged ids -> dense, 0-padded, at least one column."""
+    ids = ids.to_tensor(0)
+    return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])

@@ -13,11 +13,18 @@ import collections
 import keras
 import tensorflow as tf
 
-from kseq2seq.utils import check_positive_int
-
-PAD, UNK, START, END = "[PAD]", "[UNK]", "[START]", "[END]"
-SPECIAL_TOKENS = (PAD, UNK, START, END)
-PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
+from kseq2seq.utils import (  # noqa: F401  (the special tokens are part of this module's API)
+    END,
+    END_ID,
+    PAD,
+    PAD_ID,
+    SPECIAL_TOKENS,
+    START,
+    START_ID,
+    UNK,
+    UNK_ID,
+    check_positive_int,
+)
 
 
 class Tokenizer(keras.layers.Layer):
@@ -78,17 +85,34 @@ class Tokenizer(keras.layers.Layer):
 
     def tokenize(self, texts):
         """Strings `[batch]` -> ragged int32 ids `[batch, None]` (no start/end tokens)."""
-        tokens = self.split(self.standardize(texts))
+        return self.lookup(self.split(self.standardize(texts)))
+
+    def lookup(self, tokens):
+        """Token strings (dense or ragged) -> int32 ids; unknown tokens -> [UNK]."""
         return tf.cast(self._lookup(tokens), tf.int32)
 
-    def detokenize(self, token_ids):
-        """Ids `[batch, length]` -> strings `[batch]`; stops at the first [END], drops [PAD]/[START]."""
+    def detokenize(self, token_ids, extra_tokens=None):
+        """Ids `[batch, length]` -> strings `[batch]`; stops at the first [END], drops [PAD]/[START].
+
+        `extra_tokens` (strings `[batch, n]`) name the ids from `vocabulary_size`
+        on, per row: the source words a pointer-generator copied (see `kseq2seq.copying`).
+        """
         if isinstance(token_ids, tf.RaggedTensor):
             token_ids = token_ids.to_tensor()
         token_ids = tf.cast(token_ids, tf.int32)
         before_end = tf.math.cumsum(tf.cast(token_ids == END_ID, tf.int32), axis=-1) == 0
         keep = before_end & (token_ids != PAD_ID) & (token_ids != START_ID)
-        tokens = tf.ragged.boolean_mask(tf.gather(self._id_to_token, token_ids), keep)
+        size = self.vocabulary_size
+        tokens = tf.gather(self._id_to_token, tf.minimum(token_ids, size - 1))
+        if extra_tokens is None:
+            extra = tf.fill(tf.shape(token_ids), UNK)
+        else:
+            # One padding column so that rows (or batches) without extra tokens still gather.
+            extra_tokens = tf.pad(extra_tokens, [[0, 0], [0, 1]], constant_values=UNK)
+            extra = tf.gather(extra_tokens, tf.minimum(tf.maximum(token_ids - size, 0), tf.shape(extra_tokens)[1] - 1),
+                              batch_dims=1)
+        tokens = tf.where(token_ids >= size, extra, tokens)
+        tokens = tf.ragged.boolean_mask(tokens, keep)
         return tf.strings.reduce_join(tokens, axis=-1, separator=self.separator)
 
     def id_to_token(self, token_id):

@@ -1,8 +1,13 @@
-"""Level 0: small helpers shared by every module: argument checks and file writes."""
+"""Level 0: small helpers shared by every module: argument checks, file writes, special token ids."""
 
 import os
 import shutil
 import tempfile
+
+# Every tokenizer's first four tokens; layers and decoders rely on these ids.
+PAD, UNK, START, END = "[PAD]", "[UNK]", "[START]", "[END]"
+SPECIAL_TOKENS = (PAD, UNK, START, END)
+PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 
 
 def check_positive_int(name, value, minimum=1):

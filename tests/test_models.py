@@ -28,6 +28,7 @@ def test_save_and_load_give_identical_logits(tmp_path):
 
 def test_encode_matches_decoder_initial_state():
     backbone = Seq2SeqBackbone(12, 9, embedding_dim=4, units=8)
-    values, keys, state, mask = backbone.encode(make_inputs()["encoder_token_ids"])
-    assert values.shape == (2, 4, 16) and keys.shape == (2, 4, 8)
-    assert state["rnn"][0].shape == (2, 8) and mask.numpy().tolist() == [[True] * 4, [True, True, False, False]]
+    memory, state = backbone.encode(make_inputs()["encoder_token_ids"])
+    assert memory["values"].shape == (2, 4, 16) and memory["keys"].shape == (2, 4, 8)
+    mask = memory["encoder_padding_mask"].numpy().tolist()
+    assert state["rnn"][0].shape == (2, 8) and mask == [[True] * 4, [True, True, False, False]]

@@ -22,7 +22,8 @@ from kseq2seq.utils import check_positive_int
 
 Generation = collections.namedtuple("Generation", ["text", "score", "source_tokens", "output_tokens", "attention"])
 
-BACKBONE_KEYS = ("embedding_dim", "units", "cell_type", "bidirectional", "num_encoder_layers", "attention", "dropout")
+BACKBONE_KEYS = ("embedding_dim", "units", "cell_type", "bidirectional", "num_encoder_layers", "attention", "dropout",
+                 "pointer_generator", "coverage", "coverage_loss_weight")
 # Decoding defaults; a preset (and so a saved task) may set any of them.
 GENERATION_DEFAULTS = {
     "sampler": "greedy",
@@ -91,11 +92,12 @@ class Seq2SeqTask(keras.Model):
             tokenizer_class.from_texts(targets, name="target_tokenizer", **tokenizer_args),
             source_length=config["source_length"],
             target_length=config["target_length"],
+            copy_source_words=config.get("pointer_generator", False),
         )
         backbone = Seq2SeqBackbone(
             preprocessor.source_tokenizer.vocabulary_size,
             preprocessor.target_tokenizer.vocabulary_size,
-            **{k: config[k] for k in BACKBONE_KEYS},
+            **{k: config[k] for k in BACKBONE_KEYS if k in config},
         )
         generation_config = {k: config[k] for k in GENERATION_DEFAULTS if k in config}
         task = cls(backbone, preprocessor, max_length=config["max_length"], preset=preset,
@@ -149,12 +151,12 @@ class Seq2SeqTask(keras.Model):
         ids = data.batch(1024).map(self.preprocessor.tokenize_pairs, num_parallel_calls=tf.data.AUTOTUNE)
         # unbatch() leaves rank-1 ragged specs; a map turns them into the dense
         # tensors that padded_batch needs.
-        ids = ids.unbatch().map(lambda *sequences: sequences).cache()
+        ids = ids.unbatch().map(lambda x, labels: (x, labels)).cache()
         if shuffle:
             ids = ids.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
         if bucket_boundaries:
             ids = ids.bucket_by_sequence_length(
-                lambda source, decoder, labels: tf.maximum(tf.shape(source)[0], tf.shape(labels)[0]),
+                lambda x, labels: tf.maximum(tf.shape(x["encoder_token_ids"])[0], tf.shape(labels)[0]),
                 list(bucket_boundaries),
                 [batch_size] * (len(bucket_boundaries) + 1),
             )
@@ -165,7 +167,7 @@ class Seq2SeqTask(keras.Model):
         # show progress and avoids its "ran out of data" warning.
         num_batches = int(ids.reduce(0, lambda count, _: count + 1))
         ids = ids.apply(tf.data.experimental.assert_cardinality(num_batches))
-        return ids.map(_to_model_inputs).prefetch(tf.data.AUTOTUNE)
+        return ids.prefetch(tf.data.AUTOTUNE)
 
     def fit(self, x=None, y=None, batch_size=64, validation_data=None, shuffle=True, seed=None,
             bucket_boundaries=None, **kwargs):
@@ -188,32 +190,35 @@ class Seq2SeqTask(keras.Model):
         return super().evaluate(x, y, batch_size=batch_size, **kwargs)
 
     # --- generation -----------------------------------------------------
-    def generate_ids(self, encoder_token_ids, sampler="greedy", max_length=None, seed=0, return_attention=False,
+    def generate_ids(self, encoder_inputs, sampler="greedy", max_length=None, seed=0, return_attention=False,
                      **decoding_args):
-        """Decodes in graph: encoder ids `[batch, S]` -> `decoding.Decoded` with n-best axis.
+        """Decodes in graph: encoder inputs -> `decoding.Decoded` with n-best axis.
+
+        `encoder_inputs`: encoder ids `[batch, S]`, or the dict of encoder
+        inputs from `preprocessor.encode_source` (pointer-generators need it:
+        their output ids from the target vocabulary size on are copied source words).
 
         `token_ids [batch, nbest, max_length]`, `scores [batch, nbest]` and, with
         `return_attention`, `attention [batch, nbest, max_length, S]`.
         `decoding_args`: `num_beams`, `length_penalty`, `nbest`, `temperature`, `top_k`, `top_p`, `min_length`.
         """
-        values, keys, state, mask = self.backbone.encode(encoder_token_ids)
+        memory, state = self.backbone.encode(encoder_inputs)
+        batch_size = tf.shape(memory["values"])[0]
         if sampler == "beam":
             # The step function sees batch * num_beams rows.
-            values, keys, mask = decoding.tile_batch((values, keys, mask), decoding_args.get("num_beams", 4))
-        decoder = self.backbone.decoder
-        # [PAD] and [START] are never correct outputs; an undertrained model may
-        # still rank them first, so they are ruled out.
-        never = tf.one_hot([PAD_ID, START_ID], self.backbone.target_vocabulary_size, on_value=-1e9)
-        never = tf.reduce_sum(never, axis=0)
+            memory = decoding.tile_batch(memory, decoding_args.get("num_beams", 4))
 
         def step_fn(token_ids, state):
-            logits, state, weights = decoder.step(token_ids, state, values, keys, mask)
+            logits, state, weights = self.backbone.step(token_ids, state, memory)
+            # [PAD] and [START] are never correct outputs; an undertrained model
+            # may still rank them first, so they are ruled out.
+            never = tf.reduce_sum(tf.one_hot([PAD_ID, START_ID], tf.shape(logits)[-1], on_value=-1e9), axis=0)
             return logits + tf.cast(never, logits.dtype), state, weights
 
         return decoding.decode(
             step_fn,
             state,
-            tf.shape(encoder_token_ids)[0],
+            batch_size,
             START_ID,
             END_ID,
             self.max_length if max_length is None else max_length,
@@ -231,12 +236,13 @@ class Seq2SeqTask(keras.Model):
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32)])
             def generate_strings(texts, seed):
-                ids = self.preprocessor.tokenize_source(texts)
-                out = self.generate_ids(ids, seed=seed, **config)
-                batch, nbest = tf.shape(out.token_ids)[0], tf.shape(out.token_ids)[1]
-                flat = tf.reshape(out.token_ids, [batch * nbest, -1])
-                strings = tf.reshape(self.preprocessor.target_tokenizer.detokenize(flat), [batch, nbest])
-                result = {"texts": strings, "scores": out.scores, "token_ids": out.token_ids, "source_ids": ids}
+                inputs, source_words = self.preprocessor.encode_source(texts)
+                out = self.generate_ids(inputs, seed=seed, **config)
+                strings = self.preprocessor.detokenize(out.token_ids, source_words)
+                result = {"texts": strings, "scores": out.scores, "token_ids": out.token_ids,
+                          "source_ids": inputs["encoder_token_ids"]}
+                if source_words is not None:
+                    result["source_words"] = source_words
                 if out.attention is not None:
                     result["attention"] = out.attention
                 return result
@@ -304,7 +310,7 @@ class Seq2SeqTask(keras.Model):
     def _generations(self, sources, result):
         """Per-input `Generation` records (best hypothesis) for attention plots."""
         records = []
-        source_tokenizer, target_tokenizer = self.preprocessor.source_tokenizer, self.preprocessor.target_tokenizer
+        source_tokenizer = self.preprocessor.source_tokenizer
         for i in range(len(sources)):
             source_ids = [t for t in result["source_ids"][i].numpy().tolist() if t != 0]
             output_ids = result["token_ids"][i, 0].numpy().tolist()
@@ -314,11 +320,17 @@ class Seq2SeqTask(keras.Model):
                     text=result["texts"][i, 0].numpy().decode("utf-8"),
                     score=float(result["scores"][i, 0]),
                     source_tokens=[source_tokenizer.id_to_token(t) for t in source_ids],
-                    output_tokens=[target_tokenizer.id_to_token(t) for t in output_ids[:length]],
+                    output_tokens=[self._output_token(t, result, i) for t in output_ids[:length]],
                     attention=result["attention"][i, 0, :length, : len(source_ids)].numpy(),
                 )
             )
         return records
+
+    def _output_token(self, token_id, result, row):
+        size = self.preprocessor.target_tokenizer.vocabulary_size
+        if token_id < size:
+            return self.preprocessor.target_tokenizer.id_to_token(token_id)
+        return result["source_words"][row, token_id - size].numpy().decode("utf-8")
 
     def export(self, path, formats=("saved_model",), overwrite=False, beam_config=None, tflite_quantization=None):
         """Writes a SavedModel for TF Serving (and/or TFLite) into the version folder `path`; see `kseq2seq.export`."""
@@ -345,10 +357,6 @@ class Seq2SeqTask(keras.Model):
         for key in ("backbone", "preprocessor"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
-
-
-def _to_model_inputs(source_ids, decoder_ids, labels):
-    return {"encoder_token_ids": source_ids, "decoder_token_ids": decoder_ids}, labels
 
 
 def _is_string_pairs(spec):
