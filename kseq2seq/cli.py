@@ -7,6 +7,7 @@ import os
 import sys
 
 MODEL_FILE = "model.keras"
+TASKS = {"translation": "Translator", "summarization": "Summarizer"}
 METADATA_FILE = "metadata.json"
 
 
@@ -23,11 +24,12 @@ def _parse_override(text):
 
 def add_decoding_arguments(parser):
     group = parser.add_argument_group("decoding")
-    group.add_argument("--sampler", default="greedy", choices=["greedy", "beam", "sample"])
-    group.add_argument("--num-beams", type=int, default=4)
-    group.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha for beam search")
-    group.add_argument("--nbest", type=int, default=1, help="hypotheses per input (beam search)")
-    group.add_argument("--temperature", type=float, default=1.0)
+    # Left out, each takes the model's preset default (see docs/decoding.md).
+    group.add_argument("--sampler", choices=["greedy", "beam", "sample"])
+    group.add_argument("--num-beams", type=int)
+    group.add_argument("--length-penalty", type=float, help="GNMT alpha for beam search")
+    group.add_argument("--nbest", type=int, help="hypotheses per input (beam search)")
+    group.add_argument("--temperature", type=float)
     group.add_argument("--top-k", type=int)
     group.add_argument("--top-p", type=float)
     group.add_argument("--seed", type=int, default=0, help="sampling seed")
@@ -60,8 +62,12 @@ def build_parser():
     demo.add_argument("--num-train", type=int, default=20000)
     demo.add_argument("--seed", type=int, default=0)
 
-    train = commands.add_parser("train", help="train a preset on your own parallel text")
+    train = commands.add_parser("train", help="train a preset on your own data or a built-in set")
+    train.add_argument("--task", default="translation", choices=sorted(TASKS))
     train.add_argument("--preset", required=True)
+    train.add_argument("--dataset", choices=["dates", "news"], help="a built-in generated set (train/validation splits)")
+    train.add_argument("--data", help="JSON lines with article/highlights fields (summarization)")
+    train.add_argument("--validation-data", help="JSON lines for validation")
     train.add_argument("--source-file")
     train.add_argument("--target-file")
     train.add_argument("--tsv", help="tab-separated source/target file instead of two files")
@@ -91,9 +97,11 @@ def build_parser():
     evaluate.add_argument("--baseline", choices=["lead3"], help="summarization: score a baseline instead of a model")
     evaluate.add_argument("--source-file", help="translation: source sentences, one per line")
     evaluate.add_argument("--target-file", help="translation: references, line-aligned")
-    evaluate.add_argument("--data", help="summarization: JSON lines with article/highlights, or a .source file "
-                                         "with a matching .target file")
-    evaluate.add_argument("--split", help="accepted for tensorflow-datasets sources; a file is one split already")
+    evaluate.add_argument("--data", help="summarization: JSON lines with article/highlights, a .source file "
+                                         "with a matching .target file, or tfds:cnn_dailymail")
+    evaluate.add_argument("--split", default="test", help="split of a tensorflow-datasets source (a file is one split)")
+    evaluate.add_argument("--tfds-data-dir", help="tfds:cnn_dailymail: folder with (or for) the prepared data set")
+    evaluate.add_argument("--manual-dir", help="tfds:cnn_dailymail: folder with the original story archives")
     evaluate.add_argument("--limit", type=int)
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--report", help="write a JSON report here")
@@ -187,30 +195,45 @@ def run_demo(args, out):
     return 0
 
 
+def _training_pairs(args):
+    """`(train, validation)` lists of pairs from the train command's data arguments."""
+    from kseq2seq.datasets import BUILTIN, summarization, text_files
+
+    if args.dataset:
+        train, validation, _ = BUILTIN[args.dataset](num_train=args.limit or 5000, num_test=0)
+        return train, validation
+    if args.data:
+        train = summarization.load_jsonl(args.data, limit=args.limit)[0]
+        validation = summarization.load_jsonl(args.validation_data)[0] if args.validation_data else None
+        return train, validation
+    if args.tsv:
+        train = text_files.load_tsv(args.tsv, limit=args.limit)
+    elif args.source_file and args.target_file:
+        train = text_files.load_text_pairs(args.source_file, args.target_file, limit=args.limit)
+    else:
+        raise ValueError("Expected --dataset, --data, --tsv, or --source-file and --target-file. Received: none")
+    validation = None
+    if args.validation_source_file or args.validation_target_file:
+        validation = text_files.load_text_pairs(args.validation_source_file, args.validation_target_file)
+    return train, validation
+
+
 def run_train(args, out):
     import keras
 
     import kseq2seq
-    from kseq2seq.datasets import text_files
     from kseq2seq.training import TimeBudget
 
     keras.utils.set_random_seed(args.seed)
-    if args.tsv:
-        pairs = text_files.load_tsv(args.tsv, limit=args.limit)
-    elif args.source_file and args.target_file:
-        pairs = text_files.load_text_pairs(args.source_file, args.target_file, limit=args.limit)
-    else:
-        raise ValueError("Expected --source-file and --target-file, or --tsv. Received: neither")
-    validation = None
-    if args.validation_source_file or args.validation_target_file:
-        validation = text_files.load_text_pairs(args.validation_source_file, args.validation_target_file)
+    pairs, validation = _training_pairs(args)
     if os.path.exists(args.output) and not args.overwrite:
         raise FileExistsError(f"Expected --output to not exist (or --overwrite). Received: {args.output!r}")
     overrides = dict(args.set)
-    config = kseq2seq.Translator.preset_config(args.preset, **overrides)
-    translator = kseq2seq.Translator.from_preset(args.preset, train_texts=pairs, **overrides)
+    task_class = getattr(kseq2seq, TASKS[args.task])
+    config = task_class.preset_config(args.preset, **overrides)
+    task = task_class.from_preset(args.preset, train_texts=pairs, **overrides)
     callbacks = [TimeBudget(args.time_budget)] if args.time_budget else []
-    translator.fit(
+    task.fit(
         pairs,
         validation_data=validation,
         batch_size=args.batch_size or config["batch_size"],
@@ -220,7 +243,7 @@ def run_train(args, out):
         seed=args.seed,
         verbose=2,
     )
-    path = save_model(translator, args.output, _metadata(translator, overrides=overrides), overwrite=args.overwrite)
+    path = save_model(task, args.output, _metadata(task, overrides=overrides), overwrite=args.overwrite)
     print(f"Saved to {path}", file=out)
     return 0
 
@@ -232,7 +255,7 @@ def run_generate(args, out):
         texts, batch_size=args.batch_size, return_scores=True, **decoding_kwargs(args)
     )
     for i, (output, score) in enumerate(zip(outputs, scores)):
-        if args.nbest == 1:
+        if not args.nbest or args.nbest == 1:
             print(output, file=out)
             continue
         for hypothesis, hypothesis_score in zip(output, score):
@@ -250,10 +273,13 @@ def run_evaluate(args, out):
         raise ValueError("Expected --model, --source-file and --target-file for --task translation.")
     pairs = text_files.load_text_pairs(args.source_file, args.target_file, limit=args.limit)
     kwargs = decoding_kwargs(args)
-    if args.nbest != 1:
+    if args.nbest not in (None, 1):
         raise ValueError(f"Expected --nbest 1 for evaluation. Received: --nbest {args.nbest}")
-    result = evaluate_generation(load_model(args.model), pairs, batch_size=args.batch_size, decoding=kwargs)
-    result["decoding"] = kwargs
+    model = load_model(args.model)
+    result = evaluate_generation(model, pairs, batch_size=args.batch_size, decoding=kwargs)
+    options = {k: v for k, v in kwargs.items() if k not in ("seed", "max_length")}
+    result["decoding"] = {**model.generation_options(**options), "seed": kwargs["seed"],
+                          "max_length": kwargs["max_length"] or model.max_length}
     print(f"BLEU = {result['bleu']:.2f} ({result['bleu_signature']})", file=out)
     print(f"Exact match = {result['exact_match']:.2%} on {result['num_examples']} examples", file=out)
     _write_report(args.report, result)
@@ -271,6 +297,14 @@ def _summarization_data(args):
 
     if not args.data:
         raise ValueError("Expected --data for --task summarization. Received: none")
+    if args.data == "tfds:cnn_dailymail":
+        from kseq2seq.datasets.cnn_dailymail import load_cnn_dailymail
+
+        pairs = load_cnn_dailymail(args.split, data_dir=args.tfds_data_dir, manual_dir=args.manual_dir, limit=args.limit)
+        report = {"path": f"{args.data} ({args.split})", "lines": len(pairs), "kept": len(pairs), "bad": {}}
+        return pairs, [str(i) for i in range(len(pairs))], report
+    if args.data.startswith("tfds:"):
+        raise ValueError(f"Expected --data tfds:cnn_dailymail for a tfds source. Received: --data {args.data}")
     if args.data.endswith(".source"):
         target = args.data[: -len(".source")] + ".target"
         pairs = text_files.load_text_pairs(args.data, target, limit=args.limit)
@@ -282,13 +316,14 @@ def _summarization_data(args):
 def run_evaluate_summarization(args, out):
     import keras
 
-    from kseq2seq.metrics import lead, rouge
+    from kseq2seq.metrics import lead, rouge, split_sentences
 
     if (args.model is None) == (args.baseline is None):
         raise ValueError("Expected exactly one of --model or --baseline for --task summarization.")
     pairs, ids, data_report = _summarization_data(args)
     articles, references = [a for a, _ in pairs], [h for _, h in pairs]
     progress = keras.utils.Progbar(len(pairs), unit_name="article")
+    decoding = None
     if args.baseline == "lead3":
         predictions = []
         for article in articles:
@@ -296,9 +331,13 @@ def run_evaluate_summarization(args, out):
             progress.add(1)
     else:
         model, predictions = load_model(args.model), []
+        options = {k: v for k, v in decoding_kwargs(args).items() if k not in ("seed", "max_length")}
+        decoding = model.generation_options(**options)
         for start in range(0, len(articles), args.batch_size):
             batch = articles[start : start + args.batch_size]
-            predictions.extend(model.generate(batch, batch_size=args.batch_size, **decoding_kwargs(args)))
+            outputs = model.generate(batch, batch_size=args.batch_size, **decoding_kwargs(args))
+            # One sentence per line, as references are, so that ROUGE-Lsum compares sentences.
+            predictions.extend("\n".join(split_sentences(output)) for output in outputs)
             progress.add(len(batch))
     scores = rouge(predictions, references)
     print(f"ROUGE F1 x 100 on {len(pairs)} examples of {args.data} (95% bootstrap interval):", file=out)
@@ -309,6 +348,7 @@ def run_evaluate_summarization(args, out):
         "task": "summarization",
         "data": data_report,
         "system": args.baseline or args.model,
+        "decoding": decoding,
         "num_examples": len(pairs),
         "aggregate": scores["aggregate"],
         "per_example": [

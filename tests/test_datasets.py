@@ -76,3 +76,67 @@ def test_summarization_jsonl_counts_bad_records_and_keeps_going(tmp_path):
     bad_only.write_bytes(b"{not json\n")
     with pytest.raises(ValueError, match="invalid_json': 1"):
         summarization.load_jsonl(str(bad_only))
+
+
+def test_news_is_deterministic_disjoint_and_summaries_restate_the_lead():
+    from kseq2seq.datasets import news
+
+    train, val, test = news.load_news(num_train=300, num_validation=30, num_test=30, seed=4)
+    assert (train, val, test) == news.load_news(num_train=300, num_validation=30, num_test=30, seed=4)
+    assert len({a for split in (train, val, test) for a, _ in split}) == 360
+    for article, summary in train:
+        first, second = summary.split("\n")
+        person = " ".join(first.split()[:2])
+        town = first.split()[-2]
+        assert f"{person} , a " in article and f"from {town} ," in article
+        assert second.startswith("mayor ") and f"the mayor of {town}" in article
+    with pytest.raises(ValueError, match="num_test"):
+        news.load_news(num_test=-1)
+
+
+def _story_archives(root):
+    """A tiny copy of the original CNN/DailyMail downloads: story archives and URL lists."""
+    import hashlib
+    import io
+    import tarfile
+
+    stories = {
+        "all_train.txt": [("http://cnn.com/a1", "cnn", b"Alpha is first\n\nIt rained\n\n@highlight\n\nAlpha first")],
+        "all_val.txt": [("http://dm.co.uk/b1", "dm", b"Beta story.\n\n@highlight\n\nBeta\n\n@highlight\n\nTwo"),
+                        ("http://dm.co.uk/b2", "dm", b"\n\n@highlight\n\nno article")],
+        "all_test.txt": [("http://cnn.com/c1", "cnn", b"Gamma one. Gamma two.\n\n@highlight\n\nGamma"),
+                         ("http://cnn.com/c2", "cnn", b"\xff\xfe not utf-8")],
+    }
+    members = {"cnn": [], "dm": []}
+    for url_file, items in stories.items():
+        (root / url_file).write_text("".join(url + "\n" for url, _, _ in items))
+        for url, publisher, data in items:
+            members[publisher].append((hashlib.sha1(url.encode()).hexdigest() + ".story", data))
+    for publisher, archive, folder in (("cnn", "cnn_stories.tgz", "cnn/stories"),
+                                       ("dm", "dailymail_stories.tgz", "dailymail/stories")):
+        with tarfile.open(root / archive, "w:gz") as tar:
+            for name, data in members[publisher]:
+                info = tarfile.TarInfo(f"{folder}/{name}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+
+def test_cnn_dailymail_from_story_archives_through_tfds_offline(tmp_path, caplog):
+    from kseq2seq.datasets.cnn_dailymail import load_cnn_dailymail
+
+    manual, data_dir = tmp_path / "manual", str(tmp_path / "tfds")
+    manual.mkdir()
+    _story_archives(manual)
+    with pytest.raises(FileNotFoundError, match="manual_dir"):
+        load_cnn_dailymail("test", data_dir=data_dir)
+    assert load_cnn_dailymail("train", data_dir=data_dir, manual_dir=str(manual)) == [
+        ("Alpha is first. It rained.", "Alpha first.")
+    ]
+    assert "skipped 1 stories" in caplog.text  # the empty article and the non-UTF-8 story, one per split
+    # Prepared once: later reads need only data_dir, through tfds' own reader.
+    validation = kseq2seq.datasets.load("cnn_dailymail", split="validation", data_dir=data_dir)
+    assert [(a.decode(), h.decode()) for a, h in validation.as_numpy_iterator()] == [("Beta story.", "Beta.\nTwo.")]
+    _, _, test = kseq2seq.datasets.load("cnn_dailymail", data_dir=data_dir)
+    assert [a.decode() for a, _ in test.as_numpy_iterator()] == ["Gamma one. Gamma two."]
+    with pytest.raises(ValueError, match="split='dev'"):
+        load_cnn_dailymail("dev", data_dir=data_dir)

@@ -1,14 +1,16 @@
 """Level 3: data sets as `tf.data.Dataset`s of `(source, target)` strings.
 
-`load("dates")` is generated and offline; `load_text_pairs` and `load_tsv`
+`load("dates")` (translation) and `load("news")` (summarization) are
+generated and offline; `load("cnn_dailymail", ...)` reads tensorflow-datasets'
+CNN/DailyMail from local files; `load_text_pairs` and `load_tsv`
 read users' own files.
 """
 
 import tensorflow as tf
 
-from kseq2seq.datasets import dates, text_files
+from kseq2seq.datasets import cnn_dailymail, dates, news, text_files
 
-BUILTIN = {"dates": dates.load_dates}
+BUILTIN = {"dates": dates.load_dates, "news": news.load_news}
 
 
 def to_dataset(pairs):
@@ -21,9 +23,20 @@ def to_dataset(pairs):
 
 
 def load(name, **kwargs):
-    """Loads a built-in data set: returns `(train, validation, test)` datasets."""
+    """Loads a data set as `(train, validation, test)` datasets of `(source, target)` strings.
+
+    Built-in generated sets: `"dates"`, `"news"` (keyword arguments: sizes and
+    `seed`). `"cnn_dailymail"`: tensorflow-datasets' CNN/DailyMail from local
+    files (`data_dir`, `manual_dir`, `limit`; see `cnn_dailymail.py`); with
+    `split="test"` (or "train"/"validation") only that split is returned.
+    """
+    if name == "cnn_dailymail":
+        split = kwargs.pop("split", None)
+        if split is not None:
+            return to_dataset(cnn_dailymail.load_cnn_dailymail(split, **kwargs))
+        return tuple(to_dataset(cnn_dailymail.load_cnn_dailymail(s, **kwargs)) for s in cnn_dailymail.SPLITS)
     if name not in BUILTIN:
-        raise ValueError(f"Expected name to be one of {sorted(BUILTIN)}. Received: name={name!r}")
+        raise ValueError(f"Expected name to be one of {sorted([*BUILTIN, 'cnn_dailymail'])}. Received: name={name!r}")
     return tuple(to_dataset(split) for split in BUILTIN[name](**kwargs))
 
 

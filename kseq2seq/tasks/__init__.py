@@ -1,2 +1,3 @@
 from kseq2seq.tasks.task import Seq2SeqTask
 from kseq2seq.tasks.translation import Translator
+from kseq2seq.tasks.summarization import Summarizer

@@ -250,6 +250,13 @@ class Seq2SeqTask(keras.Model):
             functions[key] = generate_strings
         return functions[key]
 
+    def generation_options(self, **given):
+        """The decoding options `generate` uses: `given` (None = unset) over the preset's over the defaults."""
+        unknown = sorted(set(given) - set(GENERATION_DEFAULTS))
+        if unknown:
+            raise ValueError(f"Expected decoding options among {sorted(GENERATION_DEFAULTS)}. Received: {unknown}")
+        return {**GENERATION_DEFAULTS, **self.generation_config, **{k: v for k, v in given.items() if v is not None}}
+
     def generate(self, texts, sampler=None, num_beams=None, length_penalty=None, nbest=None, temperature=None,
                  top_k=None, top_p=None, seed=0, max_length=None, min_length=None, batch_size=64,
                  return_scores=False, return_attention=False):
@@ -273,9 +280,9 @@ class Seq2SeqTask(keras.Model):
             when `nbest > 1`); with `return_scores`, `(outputs, scores)`.
         """
         check_positive_int("batch_size", batch_size)
-        given = {"sampler": sampler, "num_beams": num_beams, "length_penalty": length_penalty, "nbest": nbest,
-                 "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_length": min_length}
-        options = {**GENERATION_DEFAULTS, **self.generation_config, **{k: v for k, v in given.items() if v is not None}}
+        options = self.generation_options(sampler=sampler, num_beams=num_beams, length_penalty=length_penalty,
+                                          nbest=nbest, temperature=temperature, top_k=top_k, top_p=top_p,
+                                          min_length=min_length)
         sampler, nbest = options["sampler"], options["nbest"]
         config = {"sampler": sampler, "max_length": self.max_length if max_length is None else max_length}
         if options["min_length"]:

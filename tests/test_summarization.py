@@ -1,0 +1,143 @@
+import random
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kseq2seq
+from kseq2seq.datasets.news import _person
+
+FILLER = "today in town the council met and later a prize went to".split()
+
+
+def copy_task(n, seed):
+    """'... winner : <name> . ...' -> '<name> won .': names are new words, so only copying gets them right."""
+    rng = random.Random(seed)
+
+    def words():
+        return " ".join(rng.choice(FILLER) for _ in range(rng.randint(0, 4)))
+
+    return [(f"{words()} winner : {name} . {words()}", f"{name} won .") for name in (_person(rng) for _ in range(n))]
+
+
+@pytest.fixture(scope="module")
+def copier():
+    """A pointer-generator trained for 200 steps on the copy task (about 20 s on 2 cores)."""
+    keras.utils.set_random_seed(0)
+    train = copy_task(512, seed=0)
+    summarizer = kseq2seq.Summarizer.from_preset(
+        "pointer_generator", train_texts=train, units=32, embedding_dim=16, source_length=30, target_length=8,
+        max_length=8, min_length=0, min_count=2, sampler="greedy", learning_rate=1e-2,
+    )
+    data = summarizer.make_dataset(train, batch_size=32, shuffle=True, seed=0).repeat()
+    summarizer.fit(data, steps_per_epoch=50, epochs=4, verbose=0)
+    return summarizer
+
+
+def test_presets_are_data_and_build_the_named_model():
+    train = copy_task(16, seed=1)
+    expected = {"attention_lstm": (False, False), "pointer_generator": (True, False),
+                "pointer_generator_coverage": (True, True)}
+    assert set(kseq2seq.Summarizer.presets) == set(expected)
+    for name, (pointer_generator, coverage) in expected.items():
+        config = kseq2seq.Summarizer.preset_config(name)
+        assert (config["source_length"], config["target_length"], config["sampler"]) == (400, 100, "beam")
+        task = kseq2seq.Summarizer.from_preset(name, train_texts=train, units=8, embedding_dim=4)
+        assert (task.backbone.pointer_generator, task.backbone.coverage) == (pointer_generator, coverage)
+        assert task.preprocessor.copy_source_words == pointer_generator
+        names = {"encoder_token_ids", "decoder_token_ids"} | ({"encoder_extended_ids"} if pointer_generator else set())
+        assert set(task.input) == names
+    with pytest.raises(ValueError, match="pointer_generator=True"):
+        kseq2seq.Summarizer.from_preset("attention_lstm", train_texts=train, coverage=True)
+
+
+def test_pointer_generator_copies_words_outside_its_vocabulary(copier):
+    test = copy_task(40, seed=7)
+    outputs = copier.generate([article for article, _ in test])
+    vocabulary = set(copier.preprocessor.target_tokenizer.vocabulary)
+    names = [summary.split()[:2] for _, summary in test]
+    assert all(word not in vocabulary for name in names for word in name)
+    exact = np.mean([output == summary for output, (_, summary) in zip(outputs, test)])
+    assert exact >= 0.9, list(zip(outputs, test))[:5]
+
+
+def test_training_loss_is_cross_entropy_plus_weighted_coverage_loss():
+    train = copy_task(8, seed=2)
+    task = kseq2seq.Summarizer.from_preset("pointer_generator_coverage", train_texts=train, units=8,
+                                           embedding_dim=4, coverage_loss_weight=0.5)
+    task.backbone.decoder.coverage_vector.assign(np.linspace(-1, 1, 8))
+    x, y = task.preprocessor([a for a, _ in train], [s for _, s in train])
+    loss = task.test_on_batch(x, y, return_dict=True)["loss"]
+    log_probs = task(x)
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)(y, log_probs)
+    (coverage,) = task.losses
+    assert float(coverage) > 0
+    np.testing.assert_allclose(loss, float(cross_entropy) + float(coverage), rtol=1e-5)
+
+
+def test_save_and_load_keep_outputs_including_copied_words(copier, tmp_path):
+    path = str(tmp_path / "copier.keras")
+    copier.save(path)
+    restored = keras.models.load_model(path)
+    assert type(restored) is kseq2seq.Summarizer and restored.preprocessor.copy_source_words
+    articles = [article for article, _ in copy_task(6, seed=8)]
+    assert restored.generate(articles) == copier.generate(articles)
+    assert restored.generate(articles, sampler="beam", nbest=2) == copier.generate(articles, sampler="beam", nbest=2)
+
+
+def test_saved_model_signatures_equal_generate_with_copied_words(copier, tmp_path):
+    path = copier.export(str(tmp_path / "1"), beam_config={"num_beams": 3, "nbest": 2, "length_penalty": 0.6})
+    loaded = tf.saved_model.load(path)
+    articles = [article for article, _ in copy_task(6, seed=9)]
+    greedy = loaded.signatures["serving_default"](inputs=tf.constant(articles))
+    assert [s.decode() for s in greedy["outputs"].numpy()] == copier.generate(articles)
+    beam = loaded.signatures["beam_search"](inputs=tf.constant(articles))
+    expected = copier.generate(articles, sampler="beam", num_beams=3, nbest=2, length_penalty=0.6)
+    assert [[s.decode() for s in row] for row in beam["outputs"].numpy()] == expected
+    inputs, _ = copier.preprocessor.encode_source(articles)
+    ids = loaded.signatures["generate_ids"](**inputs)["token_ids"].numpy()
+    np.testing.assert_array_equal(ids, copier.generate_ids(inputs).token_ids[:, 0].numpy())
+    assert ids.max() >= copier.preprocessor.target_tokenizer.vocabulary_size  # copied ids went through
+
+
+def test_attention_records_name_copied_words(copier):
+    article, summary = copy_task(1, seed=10)[0]
+    record = copier.generate(article, return_attention=True)
+    assert record.output_tokens == summary.split() + ["[END]"]
+    assert record.attention.shape == (len(record.output_tokens), len(record.source_tokens))
+
+
+@pytest.mark.large
+def test_pointer_generator_beats_attention_baseline_on_news_rouge2(tmp_path, capsys):
+    """Both presets trained 3 minutes each on the built-in news set, scored by `kseq2seq evaluate`."""
+    import json
+
+    from kseq2seq import cli
+    from kseq2seq.datasets.news import load_news
+
+    splits = dict(zip(("train", "validation", "test"), load_news(num_train=4000, num_validation=200, num_test=300)))
+    for name, pairs in splits.items():
+        with open(tmp_path / f"{name}.jsonl", "w") as f:
+            f.writelines(json.dumps({"article": a, "highlights": h}) + "\n" for a, h in pairs)
+    # CPU-sized model; min_count=5 keeps each story's invented names and towns out of both vocabularies.
+    sizes = ["units=128", "embedding_dim=64", "source_length=120", "target_length=32", "max_length=32",
+             "min_length=0", "min_count=5"]
+    rouge2 = {}
+    for preset in ("attention_lstm", "pointer_generator"):
+        model = str(tmp_path / preset)
+        train = ["train", "--task", "summarization", "--preset", preset, "--data", str(tmp_path / "train.jsonl"),
+                 "--validation-data", str(tmp_path / "validation.jsonl"), "--time-budget", "3", "--epochs", "100",
+                 "--batch-size", "32", "--output", model]
+        assert cli.main(train + [arg for size in sizes for arg in ("--set", size)]) == 0
+        report = str(tmp_path / f"{preset}.json")
+        evaluate = ["evaluate", "--task", "summarization", "--model", model, "--data", str(tmp_path / "test.jsonl"),
+                    "--report", report]
+        assert cli.main(evaluate) == 0
+        with open(report) as f:
+            result = json.load(f)
+        assert result["num_examples"] == 300 and result["decoding"]["sampler"] == "beam"
+        rouge2[preset] = 100 * result["aggregate"]["rouge2"]["fmeasure"]["mean"]
+    with capsys.disabled():
+        print(f"\nnews test ROUGE-2 F1: {rouge2}")
+    assert rouge2["pointer_generator"] >= rouge2["attention_lstm"] + 20, rouge2
