@@ -207,6 +207,11 @@ def length_penalty(length, alpha):
     return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
 
 
+def _keep_static_shape(new, old):
+    new.set_shape(new.shape.merge_with(old.shape))
+    return new
+
+
 def tile_batch(structure, multiplier):
     """Repeats every tensor of `structure` `multiplier` times along the batch axis (row-major)."""
     return tf.nest.map_structure(lambda t: tf.repeat(t, multiplier, axis=0), structure)
@@ -337,9 +342,14 @@ def beam_search(
             )
         return t + 1, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras
 
+    def static_body(*loop_vars):
+        # With a dynamic vocabulary (pointer-generators) the candidate count is
+        # dynamic, which would lose the static batch size the loop started with.
+        return tf.nest.map_structure(_keep_static_shape, body(*loop_vars), loop_vars)
+
     loop_vars = (tf.constant(0), tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras)
     t, _, _, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras = tf.while_loop(
-        cond, body, loop_vars, maximum_iterations=max_length
+        cond, static_body, loop_vars, maximum_iterations=max_length
     )
     # Finished hypotheses first (by score), then unfinished ones (by their normalised score).
     alive_scores = alive_log_probs / length_penalty(t, alpha)

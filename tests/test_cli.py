@@ -160,3 +160,49 @@ def test_lead3_on_cnn_dailymail_validation(tmp_path):
     assert 0.36 < aggregate["rouge1"]["fmeasure"]["mean"] < 0.44
     assert 0.14 < aggregate["rouge2"]["fmeasure"]["mean"] < 0.21
     assert aggregate["rougeLsum"]["fmeasure"]["mean"] > aggregate["rougeL"]["fmeasure"]["mean"]
+
+
+def test_train_and_evaluate_a_summarizer_on_the_built_in_news_set(tmp_path):
+    from kseq2seq.datasets.news import load_news
+
+    model_dir = str(tmp_path / "news")
+    code, _ = run(["train", "--task", "summarization", "--preset", "pointer_generator_coverage", "--dataset", "news",
+                   "--limit", "64", "--epochs", "1", "--output", model_dir, "--set", "units=8",
+                   "--set", "embedding_dim=4", "--set", "source_length=60", "--set", "max_length=12"])
+    assert code == 0
+    model = cli.load_model(model_dir)
+    assert type(model).__name__ == "Summarizer" and model.backbone.coverage
+    data = tmp_path / "test.jsonl"
+    test = load_news(num_train=0, num_validation=0, num_test=5, seed=9)[2]
+    data.write_text("".join(json.dumps({"article": a, "highlights": h}) + "\n" for a, h in test))
+    report = str(tmp_path / "report.json")
+    code, output = run(["evaluate", "--task", "summarization", "--model", model_dir, "--data", str(data),
+                        "--sampler", "greedy", "--min-length", "3", "--report", report])
+    assert code == 0 and "rougeLsum" in output
+    with open(report) as f:
+        result = json.load(f)
+    assert result["decoding"]["sampler"] == "greedy" and result["decoding"]["min_length"] == 3
+    assert result["decoding"]["num_beams"] == 4  # the preset's, as no flag set it
+    articles = [a for a, _ in test]
+    expected = model.generate(articles, sampler="greedy", min_length=3)
+    assert [e["prediction"].replace("\n", " ") for e in result["per_example"]] == expected
+
+
+def test_evaluate_lead3_on_cnn_dailymail_through_tfds(tmp_path):
+    from test_datasets import _story_archives
+
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    _story_archives(manual)
+    report = str(tmp_path / "report.json")
+    code, output = run(["evaluate", "--task", "summarization", "--data", "tfds:cnn_dailymail", "--split", "test",
+                        "--tfds-data-dir", str(tmp_path / "tfds"), "--manual-dir", str(manual), "--baseline", "lead3",
+                        "--report", report])
+    assert code == 0
+    with open(report) as f:
+        result = json.load(f)
+    # One usable test story; Lead-3 of "Gamma one. Gamma two." against "Gamma." has recall 1.
+    assert result["num_examples"] == 1 and result["per_example"][0]["prediction"] == "Gamma one.\nGamma two."
+    assert result["aggregate"]["rouge1"]["recall"]["mean"] == 1.0
+    code, _ = run(["evaluate", "--task", "summarization", "--data", "tfds:xsum", "--baseline", "lead3"])
+    assert code == 2

@@ -101,6 +101,22 @@ def test_saved_model_signatures_equal_generate_with_copied_words(copier, tmp_pat
     assert ids.max() >= copier.preprocessor.target_tokenizer.vocabulary_size  # copied ids went through
 
 
+def test_tflite_batch_one_copies_like_python(copier, tmp_path):
+    path = copier.export(str(tmp_path / "1"), formats=("tflite",), beam_config={"num_beams": 2, "nbest": 2})
+    interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "1" / "tflite" / "model.tflite"))
+    greedy, beam = (interpreter.get_signature_runner(name) for name in ("serving_default", "beam_search"))
+    size = copier.preprocessor.target_tokenizer.vocabulary_size
+    for article, _ in copy_task(4, seed=11):
+        inputs, _ = copier.preprocessor.encode_source([article])
+        inputs = {name: tensor.numpy() for name, tensor in inputs.items()}
+        ids = greedy(**inputs)["token_ids"]
+        np.testing.assert_array_equal(ids, copier.generate_ids(inputs).token_ids[:, 0].numpy())
+        assert ids.max() >= size  # the copied name
+        expected = copier.generate_ids(inputs, sampler="beam", num_beams=2, nbest=2, length_penalty=0.6)
+        np.testing.assert_array_equal(beam(**inputs)["token_ids"], expected.token_ids.numpy())
+    assert path == str(tmp_path / "1")
+
+
 def test_attention_records_name_copied_words(copier):
     article, summary = copy_task(1, seed=10)[0]
     record = copier.generate(article, return_attention=True)
