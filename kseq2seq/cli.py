@@ -52,8 +52,9 @@ def decoding_kwargs(args):
     }
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="kseq2seq", description="Attention sequence-to-sequence models.")
+def build_parser(argument_default=None):
+    parser = argparse.ArgumentParser(prog="kseq2seq", description="Attention sequence-to-sequence models.",
+                                     argument_default=argument_default)
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="train the dates translator, save it, reload it and translate")
@@ -62,9 +63,13 @@ def build_parser():
     demo.add_argument("--num-train", type=int, default=20000)
     demo.add_argument("--seed", type=int, default=0)
 
-    train = commands.add_parser("train", help="train a preset on your own data or a built-in set")
-    train.add_argument("--task", default="translation", choices=sorted(TASKS))
-    train.add_argument("--preset", required=True)
+    train = commands.add_parser("train", help="train a preset on your own data or a built-in set",
+                                argument_default=argument_default)
+    train.add_argument("--config", help="YAML or JSON file of train arguments; command-line flags override it")
+    # Under argument_default=SUPPRESS (to see which flags were given), no explicit defaults.
+    default = (lambda value: {}) if argument_default else (lambda value: {"default": value})
+    train.add_argument("--task", choices=sorted(TASKS), **default("translation"))
+    train.add_argument("--preset", help="required (here or in --config)")
     train.add_argument("--dataset", choices=["dates", "news"], help="a built-in generated set (train/validation splits)")
     train.add_argument("--data", help="JSON lines with article/highlights fields (summarization)")
     train.add_argument("--validation-data", help="JSON lines for validation")
@@ -73,14 +78,22 @@ def build_parser():
     train.add_argument("--tsv", help="tab-separated source/target file instead of two files")
     train.add_argument("--validation-source-file")
     train.add_argument("--validation-target-file")
-    train.add_argument("--output", required=True)
+    train.add_argument("--output", help="model folder to write; required (here or in --config)")
     train.add_argument("--overwrite", action="store_true")
+    train.add_argument("--checkpoint-dir", help="checkpoints, resolved config and TensorBoard logs "
+                                                "(default: OUTPUT.checkpoints); a rerun resumes from it")
+    train.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
+    train.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="epochs without a better validation loss")
+    train.add_argument("--max-steps", type=int)
+    train.add_argument("--drop-long", action="store_true",
+                       help="leave out (and count) pairs longer than the preset's lengths instead of truncating")
+    train.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--limit", type=int, help="use only the first N training pairs")
     train.add_argument("--time-budget", type=float, metavar="MINUTES", help="stop training after this many minutes")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--set", type=_parse_override, action="append", default=[], metavar="KEY=VALUE",
+    train.add_argument("--seed", type=int, **default(0))
+    train.add_argument("--set", type=_parse_override, action="append", metavar="KEY=VALUE", **default([]),
                        help="override a preset field, e.g. --set units=256")
 
     generate = commands.add_parser("generate", help="decode texts with a saved model")
@@ -218,33 +231,85 @@ def _training_pairs(args):
     return train, validation
 
 
+TRAIN_FIELDS = ("task", "preset", "dataset", "data", "validation_data", "source_file", "target_file", "tsv",
+                "validation_source_file", "validation_target_file", "output", "overwrite", "checkpoint_dir",
+                "checkpoint_every", "early_stopping", "max_steps", "drop_long", "mixed_precision", "epochs",
+                "batch_size", "limit", "time_budget", "seed", "set")
+
+
+def apply_train_config(args, argv):
+    """Fills train arguments from `--config`; flags given on the command line win (`--set` merges per key)."""
+    import yaml
+
+    if not args.config:
+        return args
+    with open(args.config, encoding="utf-8") as f:
+        config = yaml.safe_load(f) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"Expected --config to hold a mapping of train arguments. Received: {type(config).__name__}")
+    given = vars(build_parser(argparse.SUPPRESS).parse_args(argv))
+    unknown = sorted(set(k.replace("-", "_") for k in config) - set(TRAIN_FIELDS))
+    if unknown:
+        raise ValueError(f"Expected --config keys among {list(TRAIN_FIELDS)}. Received unknown: {unknown}")
+    for key, value in config.items():
+        key = key.replace("-", "_")
+        if key == "set":
+            args.set = list({**dict(value or {}), **dict(args.set)}.items())
+        elif key not in given:
+            setattr(args, key, value)
+    return args
+
+
 def run_train(args, out):
     import keras
+    import yaml
 
     import kseq2seq
-    from kseq2seq.training import TimeBudget
+    from kseq2seq.training import Trainer, get_strategy, is_chief
 
+    for name in ("preset", "output"):
+        if not getattr(args, name):
+            raise ValueError(f"Expected --{name} (on the command line or in --config). Received: none")
     keras.utils.set_random_seed(args.seed)
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy(args.mixed_precision)
     pairs, validation = _training_pairs(args)
     if os.path.exists(args.output) and not args.overwrite:
         raise FileExistsError(f"Expected --output to not exist (or --overwrite). Received: {args.output!r}")
-    overrides = dict(args.set)
     task_class = getattr(kseq2seq, TASKS[args.task])
-    config = task_class.preset_config(args.preset, **overrides)
-    task = task_class.from_preset(args.preset, train_texts=pairs, **overrides)
-    callbacks = [TimeBudget(args.time_budget)] if args.time_budget else []
-    task.fit(
+    config = task_class.preset_config(args.preset, **dict(args.set))
+    config.pop("description", None)
+    # The resolved config names every preset field, so it reproduces the run even if preset defaults change.
+    resolved = {key: getattr(args, key) for key in TRAIN_FIELDS}
+    resolved["set"] = config
+    checkpoint_dir = args.checkpoint_dir or args.output.rstrip("/\\") + ".checkpoints"
+    strategy = get_strategy()
+    with strategy.scope():
+        task = task_class.from_preset(args.preset, train_texts=pairs, **config)
+    if is_chief(strategy):
+        os.makedirs(checkpoint_dir, exist_ok=True)
+        with open(os.path.join(checkpoint_dir, "config.yaml"), "w", encoding="utf-8") as f:
+            yaml.safe_dump(resolved, f, sort_keys=False, allow_unicode=True)
+    trainer = Trainer(task, strategy, checkpoint_dir=checkpoint_dir, checkpoint_every=args.checkpoint_every,
+                      early_stopping_patience=args.early_stopping, log_dir=os.path.join(checkpoint_dir, "logs"))
+    history = trainer.fit(
         pairs,
-        validation_data=validation,
-        batch_size=args.batch_size or config["batch_size"],
+        validation,
         epochs=args.epochs or config["epochs"],
-        bucket_boundaries=config["bucket_boundaries"],
-        callbacks=callbacks,
+        batch_size=args.batch_size or config["batch_size"],
         seed=args.seed,
-        verbose=2,
+        bucket_boundaries=config["bucket_boundaries"],
+        time_budget=args.time_budget,
+        max_steps=args.max_steps,
+        drop_long=args.drop_long,
     )
-    path = save_model(task, args.output, _metadata(task, overrides=overrides), overwrite=args.overwrite)
-    print(f"Saved to {path}", file=out)
+    print(f"Trained {history['steps']} steps on {strategy.num_replicas_in_sync} replica(s); "
+          f"stopped by {history['stopped']}", file=out)
+    if not is_chief(strategy):
+        return 0
+    metadata = _metadata(task, overrides=dict(args.set), config=resolved, history=history)
+    path = save_model(task, args.output, metadata, overwrite=args.overwrite)
+    print(f"Saved to {path} (resolved config: {os.path.join(checkpoint_dir, 'config.yaml')})", file=out)
     return 0
 
 
@@ -396,11 +461,14 @@ COMMANDS = {
 
 
 def main(argv=None, out=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     # Our own progress messages at INFO; other libraries' (TensorFlow's asset notices) only from WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("kseq2seq").setLevel(logging.INFO)
     try:
+        if args.command == "train":
+            args = apply_train_config(args, argv)
         return COMMANDS[args.command](args, out or sys.stdout)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"kseq2seq {args.command}: error: {error}", file=sys.stderr)

@@ -96,6 +96,14 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
             target_ids = copying.extend_target(target_tokens, target_ids, words, size)
         return x, tf.concat([target_ids, end], axis=1)
 
+    def pair_lengths(self, source, target):
+        """Untruncated token counts `(source [batch], target [batch])` (target without [END])."""
+        lengths = []
+        for tokenizer, texts, name in ((self.source_tokenizer, source, "source"), (self.target_tokenizer, target, "target")):
+            tokens = tokenizer.split(tokenizer.standardize(_as_batch(texts, name)))
+            lengths.append(tf.cast(tokens.row_lengths(), tf.int32))
+        return tuple(lengths)
+
     def _source_tokens(self, source):
         tokenizer = self.source_tokenizer
         tokens = tokenizer.split(tokenizer.standardize(source))[:, : self.source_length]

@@ -1,15 +1,50 @@
-"""Level 4: training helpers: callbacks shared by the CLI and users' own `fit` calls."""
+"""Level 4: training at scale: strategy choice, a distributed training loop, checkpoints and resume.
 
+`Trainer` runs one training loop under any `tf.distribute` strategy:
+
+- `get_strategy()`: `MultiWorkerMirroredStrategy` when `TF_CONFIG` names
+  more than one worker, else `MirroredStrategy` over the local GPUs (one CPU
+  device on a CPU-only machine, unless logical devices are configured).
+- Why not Keras' `fit`: Keras 3's `fit` fails under
+  `MultiWorkerMirroredStrategy` (keras-team/keras#20585: PerReplica values
+  reach the symbolic build, then the reduction of scalar metrics), and its
+  loss is a mean per replica, so the gradient depends on how padding tokens
+  fall across replicas. Here the masked loss is normalised by the token count
+  of the *global* batch, so N replicas compute exactly the gradient of one
+  device with the same global batch.
+- Data: the tokenized examples are sharded explicitly per input pipeline
+  (`dataset.shard(num_input_pipelines, pipeline_id)`: each worker reads its
+  own examples), shuffled with a per-epoch seed and batched per replica
+  (`global batch = per-replica batch × replicas`). Every replica runs the same
+  number of steps per epoch (`len(examples) // global batch`).
+- Fault tolerance: a checkpoint (model, optimizer, epoch, step) every
+  `checkpoint_every` steps and at each epoch end; `fit` resumes from the
+  latest one at the same epoch and step (the epoch's data order is a function
+  of the seed and the epoch, so the resumed run sees the same batches).
+  A non-finite loss stops training and restores the last good checkpoint;
+  `early_stopping_patience` stops on validation loss; the best weights by
+  validation loss are restored at the end of `fit`.
+- TensorBoard scalars (`log_dir`): loss, token accuracy, learning rate, target tokens/s.
+"""
+
+import json
 import logging
+import math
+import os
 import time
 
 import keras
+import numpy as np
+import tensorflow as tf
+
+from kseq2seq.tasks.task import batch_dataset
+from kseq2seq.utils import check_positive_int
 
 logger = logging.getLogger(__name__)
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training cleanly once `minutes` of wall-clock time have passed.
+    """Stops Keras `fit` cleanly once `minutes` of wall-clock time have passed.
 
     Checked after every batch, so the overshoot is at most one step; the
     epoch in progress ends early (Keras still runs its end-of-epoch
@@ -18,9 +53,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     def __init__(self, minutes):
         super().__init__()
-        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
-            raise ValueError(f"Expected minutes > 0. Received: minutes={minutes!r}")
-        self.minutes = minutes
+        self.minutes = _check_minutes(minutes)
         self.stopped_at_step = None
         self._start = None
 
@@ -34,3 +67,297 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
             self.stopped_at_step = self._steps
             logger.info("Time budget of %s minutes reached after %d steps; stopping.", self.minutes, self._steps)
+
+
+def _check_minutes(minutes):
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
+        raise ValueError(f"Expected minutes > 0. Received: minutes={minutes!r}")
+    return minutes
+
+
+def cluster_workers():
+    """The worker addresses of `TF_CONFIG` (an empty list when unset)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return []
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Expected TF_CONFIG to be JSON. Received: {raw[:200]!r}") from error
+    return list(config.get("cluster", {}).get("worker", []))
+
+
+def get_strategy(devices=None):
+    """`MultiWorkerMirroredStrategy` when `TF_CONFIG` has several workers, else `MirroredStrategy`.
+
+    `devices`: the local devices to mirror over (default: every GPU, or the
+    CPU when there is none).
+    """
+    if len(cluster_workers()) > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if devices is None:
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["/cpu:0"]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs)
+
+
+class Trainer:
+    """Trains a `Seq2SeqTask` built inside `strategy.scope()`, with checkpoints and resume.
+
+    Example:
+
+    >>> strategy = kseq2seq.training.get_strategy()
+    >>> with strategy.scope():
+    ...     task = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=train)
+    >>> history = Trainer(task, strategy, checkpoint_dir="ckpt").fit(train, validation, epochs=3)
+
+    Args:
+        task: a compiled task whose variables were created in `strategy.scope()`.
+        strategy: a `tf.distribute` strategy (default: `get_strategy()`).
+        checkpoint_dir: where checkpoints go; `fit` resumes from the latest one there.
+        checkpoint_every: also checkpoint every this many steps (default: epoch ends only).
+        max_to_keep: checkpoints kept.
+        early_stopping_patience: epochs without a better validation loss before stopping.
+        log_dir: TensorBoard logs.
+    """
+
+    def __init__(self, task, strategy=None, checkpoint_dir=None, checkpoint_every=None, max_to_keep=3,
+                 early_stopping_patience=None, log_dir=None):
+        self.task = task
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = None if checkpoint_every is None else check_positive_int(
+            "checkpoint_every", checkpoint_every)
+        self.early_stopping_patience = None if early_stopping_patience is None else check_positive_int(
+            "early_stopping_patience", early_stopping_patience)
+        self.log_dir = log_dir
+        self.chief = is_chief(self.strategy)
+        with self.strategy.scope():
+            self.task.optimizer.build(self.task.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.checkpoint = tf.train.Checkpoint(model=task, optimizer=task.optimizer, step=self.step, epoch=self.epoch)
+        self.manager = None
+        if checkpoint_dir:
+            # Every worker writes (the save is collective); only the chief's copy is kept.
+            folder = checkpoint_dir if self.chief else os.path.join(checkpoint_dir, f".worker_{_task_id(self.strategy)}")
+            self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=max_to_keep)
+        self._train_step = None
+
+    # --- data -----------------------------------------------------------
+    @staticmethod
+    def shard(ids, pipeline_id, num_pipelines, seed, epoch):
+        """The examples input pipeline `pipeline_id` reads in `epoch`, in order (before batching)."""
+        shard = ids.shard(num_pipelines, pipeline_id)
+        return shard.shuffle(100_000, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
+
+    def _distributed(self, ids, batch_size, seed, epoch, skip_steps=0, bucket_boundaries=None):
+        replicas = self.strategy.num_replicas_in_sync
+        if batch_size % replicas:
+            raise ValueError(f"Expected batch_size divisible by the {replicas} replicas. Received: batch_size={batch_size}")
+
+        def dataset_fn(context):
+            per_replica = context.get_per_replica_batch_size(batch_size)
+            shard = self.shard(ids, context.input_pipeline_id, context.num_input_pipelines, seed, epoch)
+            # Repeated so that every replica has data for every step of the epoch.
+            batches = batch_dataset(shard, per_replica, bucket_boundaries, drop_remainder=True).repeat()
+            replicas_per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
+            options = tf.data.Options()
+            options.deterministic = True
+            # Sharding is done above, by example; tf.data must not shard again.
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+            batches = batches.skip(skip_steps * replicas_per_pipeline).with_options(options)
+            return batches.prefetch(tf.data.AUTOTUNE)
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    # --- steps ----------------------------------------------------------
+    def _replica_step(self, x, labels, training):
+        task = self.task
+        context = tf.distribute.get_replica_context()
+        mask = tf.cast(labels != 0, tf.float32)
+        with tf.GradientTape() as tape:
+            logits = task(x, training=training)
+            per_token = keras.losses.sparse_categorical_crossentropy(labels, tf.cast(logits, tf.float32),
+                                                                     from_logits=True)
+            local_tokens = tf.reduce_sum(mask)
+            tokens = context.all_reduce(tf.distribute.ReduceOp.SUM, local_tokens)
+            loss = tf.reduce_sum(per_token * mask) / tf.maximum(tokens, 1.0)
+            # Extra losses (e.g. coverage) are means over each replica's batch.
+            if task.losses:
+                loss += tf.add_n([tf.cast(l, tf.float32) for l in task.losses]) / self.strategy.num_replicas_in_sync
+        correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32) * mask)
+        if training:
+            self._apply(tape, loss, context)
+        return loss, correct, local_tokens
+
+    def _apply(self, tape, loss, context):
+        task, optimizer = self.task, self.task.optimizer
+        variables = task.trainable_variables
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # float16: Keras scales, unscales, skips non-finite steps (and clips per replica).
+            optimizer.apply(tape.gradient(optimizer.scale_loss(loss), variables), variables)
+            return
+        # Embedding gradients come as IndexedSlices; dense tensors all-reduce, clip and divide alike.
+        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
+        # Sum over replicas first, then clip, as one device would; the optimizer
+        # sums again (identical values, hence the division) and its own
+        # per-variable clipnorm is then a no-op.
+        gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+        if optimizer.clipnorm:
+            gradients = [tf.clip_by_norm(g, optimizer.clipnorm) for g in gradients]
+        if optimizer.global_clipnorm:
+            gradients, _ = tf.clip_by_global_norm(gradients, optimizer.global_clipnorm)
+        replicas = self.strategy.num_replicas_in_sync
+        optimizer.apply([g / replicas for g in gradients], variables)
+
+    def _step_function(self, training):
+        def step(iterator):
+            x, labels = next(iterator)
+            loss, correct, tokens = self.strategy.run(self._replica_step, args=(x, labels, training))
+            reduce = self.strategy.reduce
+            return (reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                    reduce(tf.distribute.ReduceOp.SUM, correct, axis=None),
+                    reduce(tf.distribute.ReduceOp.SUM, tokens, axis=None))
+
+        return tf.function(step)
+
+    # --- the loop -------------------------------------------------------
+    def fit(self, train, validation=None, epochs=1, batch_size=64, seed=0, bucket_boundaries=None,
+            time_budget=None, max_steps=None, drop_long=False):
+        """Trains on string pairs (a list or an unbatched dataset); returns a history dict.
+
+        `batch_size` is the global batch. `time_budget` (minutes) and
+        `max_steps` stop early, after a checkpoint. Returns per-epoch `loss`,
+        `accuracy` (and `val_loss`, `val_accuracy`), plus `steps`, `stopped`
+        (why training ended) and `dropped_long` (pairs left out by `drop_long`).
+        """
+        check_positive_int("epochs", epochs)
+        check_positive_int("batch_size", batch_size)
+        if time_budget is not None:
+            _check_minutes(time_budget)
+        dropped = self.task.count_long_pairs(train) if drop_long else 0
+        if dropped:
+            logger.info("Leaving out %d training pairs longer than the preset's lengths.", dropped)
+        ids = self.task.tokenize_dataset(train, drop_long=drop_long)
+        num_examples = int(ids.reduce(0, lambda n, _: n + 1))
+        steps_per_epoch = num_examples // batch_size
+        if steps_per_epoch == 0:
+            raise ValueError(f"Expected at least batch_size={batch_size} training pairs. Received: {num_examples}")
+        validation_ids = None if validation is None else self.task.tokenize_dataset(validation)
+        self._resume()
+        history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "dropped_long": dropped}
+        train_step = self._train_step = self._train_step or self._step_function(training=True)
+        writer = tf.summary.create_file_writer(self.log_dir) if self.log_dir and self.chief else None
+        start, stopped = time.monotonic(), "epochs"
+        best_loss, best_weights, bad_epochs = math.inf, None, 0
+        while int(self.epoch.numpy()) < epochs and stopped == "epochs":
+            epoch = int(self.epoch.numpy())
+            done = int(self.step.numpy()) - epoch * steps_per_epoch
+            iterator = iter(self._distributed(ids, batch_size, seed, epoch, done, bucket_boundaries))
+            totals, tick, tick_tokens = np.zeros(3), time.monotonic(), 0.0
+            for _ in range(done, steps_per_epoch):
+                loss, correct, tokens = (float(v) for v in train_step(iterator))
+                if not math.isfinite(loss):
+                    stopped = "non-finite loss"
+                    logger.warning("Non-finite loss at step %d; restoring the last good checkpoint.", int(self.step.numpy()))
+                    self._resume()
+                    break
+                self.step.assign_add(1)
+                totals += (loss * tokens, correct, tokens)
+                tick_tokens += tokens
+                if writer and int(self.step.numpy()) % 10 == 0:
+                    self._log(writer, loss, correct / max(tokens, 1), tick_tokens / (time.monotonic() - tick))
+                    tick, tick_tokens = time.monotonic(), 0.0
+                if self.checkpoint_every and int(self.step.numpy()) % self.checkpoint_every == 0 and not self._save():
+                    stopped = "non-finite loss"
+                    break
+                if time_budget and time.monotonic() - start >= 60 * time_budget:
+                    stopped = "time budget"
+                if max_steps and int(self.step.numpy()) >= max_steps:
+                    stopped = "max_steps"
+                if stopped != "epochs":
+                    break
+            if stopped == "non-finite loss":
+                break
+            if int(self.step.numpy()) == (epoch + 1) * steps_per_epoch:
+                self.epoch.assign_add(1)
+            history["loss"].append(totals[0] / max(totals[2], 1))
+            history["accuracy"].append(totals[1] / max(totals[2], 1))
+            if validation_ids is not None:
+                val_loss, val_accuracy = self.evaluate_ids(validation_ids, batch_size, bucket_boundaries)
+                history["val_loss"].append(val_loss)
+                history["val_accuracy"].append(val_accuracy)
+                if val_loss < best_loss:
+                    best_loss, best_weights, bad_epochs = val_loss, self.task.get_weights(), 0
+                else:
+                    bad_epochs += 1
+                if self.early_stopping_patience and bad_epochs >= self.early_stopping_patience:
+                    stopped = "early stopping"
+            if not self._save():
+                stopped = "non-finite loss"
+                break
+            logger.info("epoch %d: step %d, %s", epoch + 1, int(self.step.numpy()),
+                        {k: round(v[-1], 4) for k, v in history.items() if isinstance(v, list) and v})
+        if best_weights is not None:
+            self.task.set_weights(best_weights)
+        history.update(steps=int(self.step.numpy()), stopped=stopped, best_val_loss=None if best_weights is None else best_loss)
+        return history
+
+    def evaluate_ids(self, ids, batch_size, bucket_boundaries=None):
+        """`(loss, token accuracy)` over tokenized examples, in one pass (no sharding by step count)."""
+        batches = batch_dataset(ids, batch_size, bucket_boundaries)
+        totals = np.zeros(3)
+        for x, labels in batches:
+            loss, correct, tokens = self._evaluate_batch(x, labels)
+            totals += (float(loss) * float(tokens), float(correct), float(tokens))
+        return totals[0] / max(totals[2], 1), totals[1] / max(totals[2], 1)
+
+    @tf.function(reduce_retracing=True)
+    def _evaluate_batch(self, x, labels):
+        mask = tf.cast(labels != 0, tf.float32)
+        logits = tf.cast(self.task(x, training=False), tf.float32)
+        per_token = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        tokens = tf.reduce_sum(mask)
+        correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32) * mask)
+        return tf.reduce_sum(per_token * mask) / tf.maximum(tokens, 1.0), correct, tokens
+
+    def _log(self, writer, loss, accuracy, tokens_per_second):
+        step = int(self.step.numpy())
+        with writer.as_default(step=step):
+            tf.summary.scalar("loss", loss)
+            tf.summary.scalar("accuracy", accuracy)
+            tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(self.task.optimizer.learning_rate)))
+            tf.summary.scalar("target_tokens_per_second", tokens_per_second)
+
+    def _save(self):
+        """Checkpoints unless a weight is non-finite (then restores the last good checkpoint); False if so."""
+        finite = all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.task.trainable_variables)
+        if not finite:
+            # A step can return a finite loss yet leave inf/NaN weights behind.
+            logger.warning("Non-finite weights at step %d; restoring the last good checkpoint.", int(self.step.numpy()))
+            self._resume()
+            return False
+        if self.manager is not None:
+            self.manager.save(checkpoint_number=int(self.step.numpy()))
+        return True
+
+    def _resume(self):
+        if self.manager is None or self.manager.latest_checkpoint is None:
+            return False
+        self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+        logger.info("Resumed from %s (epoch %d, step %d).", self.manager.latest_checkpoint, int(self.epoch.numpy()),
+                    int(self.step.numpy()))
+        return True
+
+
+def _task_id(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return getattr(resolver, "task_id", 0) or 0

@@ -130,15 +130,15 @@ class Seq2SeqTask(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     # --- training -------------------------------------------------------
-    def make_dataset(self, data, batch_size=64, shuffle=False, seed=None, bucket_boundaries=None):
+    def make_dataset(self, data, batch_size=64, shuffle=False, seed=None, bucket_boundaries=None, batch_tokens=None,
+                     drop_long=False):
         """Raw `(source, target)` strings -> batched, tokenized, prefetched dataset.
 
         Accepts a list of pairs or a `tf.data.Dataset` of string pairs. Unbatched
-        data is tokenized once and cached as ids, then shuffled (optional) and
-        padded per batch to its longest sequence; with `bucket_boundaries`
-        (lengths of the longer of source and target) batches group sequences
-        of similar length to cut padding. Already batched string pairs are tokenized batch by batch; a
-        dataset that already yields token ids is returned unchanged.
+        data is tokenized once and cached as ids (`tokenize_dataset`), then
+        shuffled (optional) and batched (`batch_dataset`). Already batched string
+        pairs are tokenized batch by batch; a dataset that already yields token
+        ids is returned unchanged.
         """
         if not isinstance(data, tf.data.Dataset):
             data = tf.data.Dataset.from_tensor_slices(tuple(map(list, _split_pairs(data))))
@@ -148,26 +148,47 @@ class Seq2SeqTask(keras.Model):
         check_positive_int("batch_size", batch_size)
         if spec[0].shape.rank != 0:
             return data.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-        ids = data.batch(1024).map(self.preprocessor.tokenize_pairs, num_parallel_calls=tf.data.AUTOTUNE)
-        # unbatch() leaves rank-1 ragged specs; a map turns them into the dense
-        # tensors that padded_batch needs.
-        ids = ids.unbatch().map(lambda x, labels: (x, labels)).cache()
+        ids = self.tokenize_dataset(data, drop_long=drop_long)
         if shuffle:
             ids = ids.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
-        if bucket_boundaries:
-            ids = ids.bucket_by_sequence_length(
-                lambda x, labels: tf.maximum(tf.shape(x["encoder_token_ids"])[0], tf.shape(labels)[0]),
-                list(bucket_boundaries),
-                [batch_size] * (len(bucket_boundaries) + 1),
-            )
-        else:
-            ids = ids.padded_batch(batch_size)
+        ids = batch_dataset(ids, batch_size, bucket_boundaries, batch_tokens)
         # The batch count is the same every epoch (bucket sizes do not depend on
         # the shuffle); counting it once (which also fills the cache) lets Keras
         # show progress and avoids its "ran out of data" warning.
         num_batches = int(ids.reduce(0, lambda count, _: count + 1))
         ids = ids.apply(tf.data.experimental.assert_cardinality(num_batches))
         return ids.prefetch(tf.data.AUTOTUNE)
+
+    def tokenize_dataset(self, data, drop_long=False):
+        """Unbatched string pairs (a dataset or a list) -> cached, unbatched `(x, labels)` token ids.
+
+        Pairs longer than `source_length` / `target_length` are truncated, or
+        with `drop_long=True` left out (`count_long_pairs` counts them).
+        """
+        if not isinstance(data, tf.data.Dataset):
+            data = tf.data.Dataset.from_tensor_slices(tuple(map(list, _split_pairs(data))))
+        data = data.batch(1024)
+        if drop_long:
+            data = data.map(self._drop_long_pairs, num_parallel_calls=tf.data.AUTOTUNE)
+        ids = data.map(self.preprocessor.tokenize_pairs, num_parallel_calls=tf.data.AUTOTUNE)
+        # unbatch() leaves rank-1 ragged specs; a map turns them into the dense
+        # tensors that padded_batch needs.
+        return ids.unbatch().map(lambda x, labels: (x, labels)).cache()
+
+    def count_long_pairs(self, data):
+        """How many pairs of `data` exceed `source_length` or `target_length` (what `drop_long` leaves out)."""
+        if not isinstance(data, tf.data.Dataset):
+            data = tf.data.Dataset.from_tensor_slices(tuple(map(list, _split_pairs(data))))
+        fits = data.batch(1024).map(lambda s, t: tf.reduce_sum(tf.cast(~self._fits(s, t), tf.int64)))
+        return int(fits.reduce(tf.constant(0, tf.int64), lambda total, n: total + n))
+
+    def _fits(self, sources, targets):
+        source_lengths, target_lengths = self.preprocessor.pair_lengths(sources, targets)
+        return (source_lengths <= self.preprocessor.source_length) & (target_lengths < self.preprocessor.target_length)
+
+    def _drop_long_pairs(self, sources, targets):
+        keep = self._fits(sources, targets)
+        return tf.boolean_mask(sources, keep), tf.boolean_mask(targets, keep)
 
     def fit(self, x=None, y=None, batch_size=64, validation_data=None, shuffle=True, seed=None,
             bucket_boundaries=None, **kwargs):
@@ -364,6 +385,34 @@ class Seq2SeqTask(keras.Model):
         for key in ("backbone", "preprocessor"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def batch_dataset(ids, batch_size, bucket_boundaries=None, batch_tokens=None, drop_remainder=False):
+    """Pads unbatched `(x, labels)` ids into batches.
+
+    With `bucket_boundaries` (lengths of the longer of source and target),
+    batches group sequences of similar length to cut padding; with
+    `batch_tokens` as well, each bucket's batch size is `batch_tokens` divided
+    by the bucket's upper length (twice the last boundary for the open last
+    bucket), so batches hold at most about that many tokens per side.
+    """
+    if not bucket_boundaries:
+        if batch_tokens:
+            raise ValueError("Expected bucket_boundaries with batch_tokens. Received: bucket_boundaries=None")
+        return ids.padded_batch(batch_size, drop_remainder=drop_remainder)
+    boundaries = list(bucket_boundaries)
+    if batch_tokens:
+        check_positive_int("batch_tokens", batch_tokens)
+        uppers = boundaries + [boundaries[-1] * 2]
+        sizes = [max(1, batch_tokens // upper) for upper in uppers]
+    else:
+        sizes = [batch_size] * (len(boundaries) + 1)
+    return ids.bucket_by_sequence_length(
+        lambda x, labels: tf.maximum(tf.shape(x["encoder_token_ids"])[0], tf.shape(labels)[0]),
+        boundaries,
+        sizes,
+        drop_remainder=drop_remainder,
+    )
 
 
 def _is_string_pairs(spec):
