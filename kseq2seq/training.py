@@ -150,6 +150,7 @@ class Trainer:
             folder = checkpoint_dir if self.chief else os.path.join(checkpoint_dir, f".worker_{_task_id(self.strategy)}")
             self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=max_to_keep)
         self._train_step = None
+        self._loss_scaled = isinstance(task.optimizer, keras.optimizers.LossScaleOptimizer)
 
     # --- data -----------------------------------------------------------
     @staticmethod
@@ -193,17 +194,18 @@ class Trainer:
             # Extra losses (e.g. coverage) are means over each replica's batch.
             if task.losses:
                 loss += tf.add_n([tf.cast(l, tf.float32) for l in task.losses]) / self.strategy.num_replicas_in_sync
+            scaled_loss = task.optimizer.scale_loss(loss) if self._loss_scaled else loss
         correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32) * mask)
         if training:
-            self._apply(tape, loss, context)
+            self._apply(tape, scaled_loss, context)
         return loss, correct, local_tokens
 
     def _apply(self, tape, loss, context):
         task, optimizer = self.task, self.task.optimizer
         variables = task.trainable_variables
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            # float16: Keras scales, unscales, skips non-finite steps (and clips per replica).
-            optimizer.apply(tape.gradient(optimizer.scale_loss(loss), variables), variables)
+        if self._loss_scaled:
+            # float16: the loss was scaled; Keras unscales, skips non-finite steps (and clips per replica).
+            optimizer.apply(tape.gradient(loss, variables), variables)
             return
         # Embedding gradients come as IndexedSlices; dense tensors all-reduce, clip and divide alike.
         gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
@@ -289,8 +291,8 @@ class Trainer:
                 break
             if int(self.step.numpy()) == (epoch + 1) * steps_per_epoch:
                 self.epoch.assign_add(1)
-            history["loss"].append(totals[0] / max(totals[2], 1))
-            history["accuracy"].append(totals[1] / max(totals[2], 1))
+            history["loss"].append(float(totals[0] / max(totals[2], 1)))
+            history["accuracy"].append(float(totals[1] / max(totals[2], 1)))
             if validation_ids is not None:
                 val_loss, val_accuracy = self.evaluate_ids(validation_ids, batch_size, bucket_boundaries)
                 history["val_loss"].append(val_loss)
@@ -318,7 +320,7 @@ class Trainer:
         for x, labels in batches:
             loss, correct, tokens = self._evaluate_batch(x, labels)
             totals += (float(loss) * float(tokens), float(correct), float(tokens))
-        return totals[0] / max(totals[2], 1), totals[1] / max(totals[2], 1)
+        return float(totals[0] / max(totals[2], 1)), float(totals[1] / max(totals[2], 1))
 
     @tf.function(reduce_retracing=True)
     def _evaluate_batch(self, x, labels):

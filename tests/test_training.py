@@ -69,6 +69,7 @@ def test_two_workers_on_localhost_train_on_their_shards_to_identical_weights(tmp
     seen = [set(r["seen"]) for r in reports]
     assert len(seen[0]) == len(seen[1]) == 128 and not seen[0] & seen[1]  # disjoint halves of 256 examples
     assert reports[0]["history"]["loss"] == reports[1]["history"]["loss"]
+    assert tf.train.latest_checkpoint(str(tmp_path / "ckpt")).endswith("ckpt-16")  # the chief's, 2 epochs x 8 steps
     for a, b in zip(_weights(tmp_path / "worker_0.npz"), _weights(tmp_path / "worker_1.npz")):
         np.testing.assert_array_equal(a, b)
 
@@ -179,3 +180,32 @@ def test_batch_tokens_sizes_buckets_by_their_length():
     assert 8 in sizes and 2 in sizes and max(sizes) == 8
     with pytest.raises(ValueError, match="bucket_boundaries"):
         batch_dataset(ids, 8, None, batch_tokens=32)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_like_float32(tiny_dates, policy):
+    losses = {}
+    for name in ("float32", policy):
+        keras.mixed_precision.set_global_policy(name)
+        try:
+            keras.utils.set_random_seed(0)
+            task, strategy = _trainer(tiny_dates, embedding_dim=8)
+            losses[name] = Trainer(task, strategy).fit(tiny_dates, epochs=3, batch_size=8)["loss"]
+            assert task.backbone.decoder.compute_dtype == name.replace("mixed_", "")
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+    # float16 runs through Keras' LossScaleOptimizer (scaled loss, skipped non-finite steps).
+    assert losses[policy][-1] < losses[policy][0]
+    np.testing.assert_allclose(losses[policy], losses["float32"], rtol=0.05)
+
+
+def test_tensorboard_logs_loss_accuracy_learning_rate_and_throughput(tiny_dates, tmp_path):
+    task, strategy = _trainer(tiny_dates)
+    Trainer(task, strategy, log_dir=str(tmp_path)).fit(tiny_dates, epochs=3, batch_size=8)  # 24 steps
+    tags = {}
+    for name in os.listdir(tmp_path):
+        for event in tf.compat.v1.train.summary_iterator(str(tmp_path / name)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    assert set(tags) == {"loss", "accuracy", "learning_rate", "target_tokens_per_second"}
+    assert tags["loss"] == [10, 20]

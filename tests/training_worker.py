@@ -30,7 +30,9 @@ def main(out, mode, num_devices=1):
     strategy = get_strategy([f"/cpu:{i}" for i in range(num_devices)]) if mode == "mirrored" else get_strategy()
     with strategy.scope():
         task = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=train, units=16, embedding_dim=8)
-    trainer = Trainer(task, strategy)
+    # Multi-worker: every worker takes part in the (collective) checkpoint saves; the chief's are kept.
+    trainer = Trainer(task, strategy, checkpoint_dir=os.path.join(out, "ckpt") if mode == "multiworker" else None,
+                      checkpoint_every=4)
     history = trainer.fit(train, validation, epochs=2, batch_size=32, seed=0)
     resolver = getattr(strategy, "cluster_resolver", None)
     worker = resolver.task_id if mode == "multiworker" else 0
