@@ -6,4 +6,4 @@ from kseq2seq import datasets, decoding, layers, metrics, tokenizers
 from kseq2seq.plotting import plot_attention
 from kseq2seq.models import Seq2SeqBackbone
 from kseq2seq.preprocessors import Seq2SeqPreprocessor
-from kseq2seq.tasks import Seq2SeqTask, Summarizer, Translator
+from kseq2seq.tasks import Responder, Seq2SeqTask, Summarizer, Translator

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from kseq2seq import copying
 from kseq2seq.tokenizers import END_ID, START_ID, UNK
-from kseq2seq.utils import check_positive_int
+from kseq2seq.utils import check_one_of, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="kseq2seq")
@@ -18,7 +18,8 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
     is `[START] + target` and the labels are `target + [END]` (teacher
     forcing). Everything is padded with 0 to the longest sequence of the batch,
     after truncating sources to `source_length` and targets to
-    `target_length` tokens (counting [END]).
+    `target_length` tokens (counting [END]). `truncate_source="start"` keeps
+    a long source's last tokens instead of its first.
 
     With `copy_source_words=True` (pointer-generator models), `x` also holds
     `encoder_extended_ids` (the source in the target vocabulary extended with
@@ -27,7 +28,7 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
     """
 
     def __init__(self, source_tokenizer, target_tokenizer, source_length=64, target_length=64,
-                 copy_source_words=False, **kwargs):
+                 copy_source_words=False, truncate_source="end", **kwargs):
         kwargs.setdefault("dtype", "string")
         super().__init__(**kwargs)
         self.source_tokenizer = source_tokenizer
@@ -35,6 +36,8 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
         self.source_length = check_positive_int("source_length", source_length)
         self.target_length = check_positive_int("target_length", target_length, minimum=2)
         self.copy_source_words = bool(copy_source_words)
+        # "end" keeps a long source's first tokens; "start" keeps its last (a dialogue's latest turns).
+        self.truncate_source = check_one_of("truncate_source", truncate_source, {"end", "start"})
 
     def __call__(self, source, target=None, **kwargs):
         # Keras only accepts tensors positionally; accept Python strings too.
@@ -106,7 +109,8 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
 
     def _source_tokens(self, source):
         tokenizer = self.source_tokenizer
-        tokens = tokenizer.split(tokenizer.standardize(source))[:, : self.source_length]
+        tokens = tokenizer.split(tokenizer.standardize(source))
+        tokens = tokens[:, : self.source_length] if self.truncate_source == "end" else tokens[:, -self.source_length :]
         return tokens, tokenizer.lookup(tokens)
 
     def _extend_source(self, source_tokens):
@@ -128,6 +132,7 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
                 "source_length": self.source_length,
                 "target_length": self.target_length,
                 "copy_source_words": self.copy_source_words,
+                "truncate_source": self.truncate_source,
             }
         )
         return config

@@ -81,6 +81,7 @@ class Seq2SeqTask(keras.Model):
         """
         config = cls.preset_config(preset, **overrides)
         sources, targets = _split_pairs(train_texts)
+        sources = [cls.format_source(s, config) for s in sources]
         tokenizer_args = {
             "max_vocabulary_size": config["max_vocabulary_size"],
             "min_count": config["min_count"],
@@ -93,6 +94,7 @@ class Seq2SeqTask(keras.Model):
             source_length=config["source_length"],
             target_length=config["target_length"],
             copy_source_words=config.get("pointer_generator", False),
+            truncate_source=config.get("truncate_source", "end"),
         )
         backbone = Seq2SeqBackbone(
             preprocessor.source_tokenizer.vocabulary_size,
@@ -101,9 +103,28 @@ class Seq2SeqTask(keras.Model):
         )
         generation_config = {k: config[k] for k in GENERATION_DEFAULTS if k in config}
         task = cls(backbone, preprocessor, max_length=config["max_length"], preset=preset,
-                   generation_config=generation_config)
+                   generation_config=generation_config, **cls.task_arguments(config))
         task.compile(optimizer=keras.optimizers.Adam(config["learning_rate"], clipnorm=config["clipnorm"]))
         return task
+
+    @classmethod
+    def format_source(cls, source, config):
+        """A source as the preprocessor takes it (a string); subclasses turn richer inputs into one."""
+        return source
+
+    def _format_sources(self, sources):
+        # Constructor arguments are attributes of the same name, so the task's own values fill the config.
+        config = self.task_arguments(vars(self))
+        return [self.format_source(s, config) for s in sources]
+
+    def _pairs_dataset(self, pairs):
+        sources, targets = _split_pairs(pairs)
+        return tf.data.Dataset.from_tensor_slices((self._format_sources(sources), targets))
+
+    @classmethod
+    def task_arguments(cls, config):
+        """Constructor arguments a subclass takes from its preset config."""
+        return {}
 
     @classmethod
     def preset_config(cls, preset, **overrides):
@@ -141,7 +162,7 @@ class Seq2SeqTask(keras.Model):
         ids is returned unchanged.
         """
         if not isinstance(data, tf.data.Dataset):
-            data = tf.data.Dataset.from_tensor_slices(tuple(map(list, _split_pairs(data))))
+            data = self._pairs_dataset(data)
         spec = data.element_spec
         if not _is_string_pairs(spec):
             return data
@@ -166,7 +187,7 @@ class Seq2SeqTask(keras.Model):
         with `drop_long=True` left out (`count_long_pairs` counts them).
         """
         if not isinstance(data, tf.data.Dataset):
-            data = tf.data.Dataset.from_tensor_slices(tuple(map(list, _split_pairs(data))))
+            data = self._pairs_dataset(data)
         data = data.batch(1024)
         if drop_long:
             data = data.map(self._drop_long_pairs, num_parallel_calls=tf.data.AUTOTUNE)
@@ -178,7 +199,7 @@ class Seq2SeqTask(keras.Model):
     def count_long_pairs(self, data):
         """How many pairs of `data` exceed `source_length` or `target_length` (what `drop_long` leaves out)."""
         if not isinstance(data, tf.data.Dataset):
-            data = tf.data.Dataset.from_tensor_slices(tuple(map(list, _split_pairs(data))))
+            data = self._pairs_dataset(data)
         fits = data.batch(1024).map(lambda s, t: tf.reduce_sum(tf.cast(~self._fits(s, t), tf.int64)))
         return int(fits.reduce(tf.constant(0, tf.int64), lambda total, n: total + n))
 
