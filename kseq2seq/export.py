@@ -43,7 +43,8 @@ def metadata(task, beam_config):
     import kseq2seq
 
     preprocessor = task.preprocessor
-    return {
+    source = getattr(preprocessor, "source_tokenizer", None)  # None for image inputs
+    info = {
         "format_version": 1,
         "task": type(task).__name__,
         "preset": task.preset,
@@ -51,14 +52,15 @@ def metadata(task, beam_config):
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
         "special_token_ids": {"[PAD]": PAD_ID, "[UNK]": UNK_ID, "[START]": START_ID, "[END]": END_ID},
-        "source_tokenizer": type(preprocessor.source_tokenizer).__name__,
+        "source_tokenizer": None if source is None else type(source).__name__,
         "target_tokenizer": type(preprocessor.target_tokenizer).__name__,
-        "lowercase": preprocessor.source_tokenizer.lowercase,
-        "source_length": preprocessor.source_length,
+        "lowercase": preprocessor.target_tokenizer.lowercase if source is None else source.lowercase,
+        "source_length": getattr(preprocessor, "source_length", None),
+        "image_size": getattr(preprocessor, "image_size", None),
         "copy_source_words": preprocessor.copy_source_words,
         "encoder_inputs": list(preprocessor.encoder_input_names),
         "max_length": task.max_length,
-        "source_vocabulary": preprocessor.source_tokenizer.vocabulary,
+        "source_vocabulary": None if source is None else source.vocabulary,
         "target_vocabulary": preprocessor.target_tokenizer.vocabulary,
         "signatures": {
             "serving_default": {"sampler": "greedy"},
@@ -66,11 +68,12 @@ def metadata(task, beam_config):
             "generate_ids": {"sampler": "greedy"},
         },
     }
+    return info
 
 
 def _id_signature(task, batch=None):
-    """Input specs of the id-level endpoints: the preprocessor's encoder inputs, int32 `[batch, length]`."""
-    return [tf.TensorSpec([batch, None], tf.int32, name=name) for name in task.preprocessor.encoder_input_names]
+    """Input specs of the id-level endpoints: the preprocessor's encoder inputs (token ids, or images)."""
+    return task.preprocessor.encoder_input_specs(batch)
 
 
 def _id_inputs(task, tensors):
@@ -146,7 +149,8 @@ def _write_tflite(task, folder, beam_config, info, quantization):
     with open(os.path.join(target, "model.tflite"), "wb") as f:
         f.write(model)
     preprocessor = task.preprocessor
-    for name, tokenizer in (("source", preprocessor.source_tokenizer), ("target", preprocessor.target_tokenizer)):
+    tokenizers = {"source": getattr(preprocessor, "source_tokenizer", None), "target": preprocessor.target_tokenizer}
+    for name, tokenizer in ((n, t) for n, t in tokenizers.items() if t is not None):
         with open(os.path.join(target, f"{name}_vocabulary.txt"), "w", encoding="utf-8") as f:
             f.write("".join(token.replace("\n", "\\n") + "\n" for token in tokenizer.vocabulary))
     with open(os.path.join(target, "kseq2seq.json"), "w", encoding="utf-8") as f:

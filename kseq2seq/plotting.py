@@ -41,3 +41,45 @@ def plot_attention(source_tokens, output_tokens, weights, path=None, title=None)
         fig.savefig(path, dpi=100)
         plt.close(fig)
     return fig
+
+
+def plot_image_attention(image, output_tokens, weights, path=None, columns=5):
+    """Each output word's attention over the image grid, overlaid on the image.
+
+    Args:
+        image: encoded image bytes, or an array `[H, W, 3]` (uint8 or floats in [0, 1]).
+        output_tokens: the generated tokens (one panel each).
+        weights: `[>= len(output_tokens), grid_h, grid_w]` (a `Captioner` record's `attention`).
+        path: if given, the figure is saved there as PNG.
+
+    Returns the matplotlib `Figure`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if isinstance(image, bytes):
+        import tensorflow as tf
+
+        image = tf.io.decode_image(image, channels=3, expand_animations=False).numpy()
+    image = np.asarray(image)
+    weights = np.asarray(weights)
+    if weights.ndim != 3 or weights.shape[0] < len(output_tokens):
+        raise ValueError(f"Expected weights of shape [>= {len(output_tokens)}, grid_h, grid_w]. "
+                         f"Received: shape={weights.shape}")
+    rows = -(-len(output_tokens) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.3 * rows), squeeze=False)
+    height, width = image.shape[:2]
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, token, grid in zip(axes.flat, output_tokens, weights):
+        ax.imshow(image)
+        # Nearest-neighbour upsampling: each grid cell covers its patch of the image.
+        ax.imshow(grid, cmap="magma", alpha=0.55, extent=(0, width, height, 0), interpolation="nearest")
+        ax.set_title(token, fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return fig

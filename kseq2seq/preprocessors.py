@@ -54,6 +54,10 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
         names = ("encoder_token_ids", "encoder_extended_ids")
         return names if self.copy_source_words else names[:1]
 
+    def encoder_input_specs(self, batch=None):
+        """Specs of the encoder inputs, for id-level signatures (int32 `[batch, length]`)."""
+        return [tf.TensorSpec([batch, None], tf.int32, name=name) for name in self.encoder_input_names]
+
     def tokenize_source(self, source):
         """Source strings -> padded ids `[batch, length]`, length >= 1.
 
@@ -106,6 +110,11 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
             tokens = tokenizer.split(tokenizer.standardize(_as_batch(texts, name)))
             lengths.append(tf.cast(tokens.row_lengths(), tf.int32))
         return tuple(lengths)
+
+    def fits(self, source, target):
+        """Which pairs fit `source_length` / `target_length` without truncation."""
+        source_lengths, target_lengths = self.pair_lengths(source, target)
+        return (source_lengths <= self.source_length) & (target_lengths < self.target_length)
 
     def _source_tokens(self, source):
         tokenizer = self.source_tokenizer

@@ -8,7 +8,7 @@ read users' own files.
 
 import tensorflow as tf
 
-from kseq2seq.datasets import cnn_dailymail, dates, dialogue, news, text_files
+from kseq2seq.datasets import cnn_dailymail, dates, dialogue, news, shapes, text_files
 
 BUILTIN = {"dates": dates.load_dates, "news": news.load_news}
 

@@ -41,6 +41,7 @@ class AttentionDecoder(keras.layers.Layer):
         attention="bahdanau",
         attention_units=None,
         dropout=0.0,
+        attention_regularization=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -51,6 +52,9 @@ class AttentionDecoder(keras.layers.Layer):
         self.attention_type = attention
         self.attention_units = check_positive_int("attention_units", attention_units or units)
         self.dropout = check_fraction("dropout", dropout)
+        # λ of Show, Attend and Tell's doubly stochastic regularizer: λ Σ_i (1 - Σ_t α_ti)².
+        self.attention_regularization = check_fraction("attention_regularization", attention_regularization, 0.0,
+                                                       float("inf"))
 
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding", dtype=policy)
@@ -96,13 +100,20 @@ class AttentionDecoder(keras.layers.Layer):
         keys = self.attention.project_keys(values)
         embedded = self.dropout_layer(self.embedding(token_ids), training=training)
 
+        regularize = bool(self.attention_regularization)
+
         def body(state, x_t):
-            output, state, _ = self._recurrence(x_t, state, values, keys, encoder_padding_mask, training)
-            return state, ops.concatenate([output, state["context"]], axis=-1)
+            output, state, weights = self._recurrence(x_t, state, values, keys, encoder_padding_mask, training)
+            features = ops.concatenate([output, state["context"]], axis=-1)
+            return state, (features, weights) if regularize else features
 
         # The time loop is a tf.while_loop (compiled into the graph, XLA-able);
         # the vocabulary projection then runs once over all steps.
-        features = _scan_outputs(body, self.initial_state(encoder_states, values), embedded)
+        dtypes = (embedded.dtype, embedded.dtype) if regularize else None
+        features = _scan_outputs(body, self.initial_state(encoder_states, values), embedded, dtypes)
+        if regularize:
+            features, weights = features
+            self.add_loss(self.attention_regularization * doubly_stochastic_penalty(weights, token_ids))
         features = self.dropout_layer(features, training=training)
         return self.output_projection(features)
 
@@ -120,9 +131,17 @@ class AttentionDecoder(keras.layers.Layer):
                 "attention": self.attention_type,
                 "attention_units": self.attention_units,
                 "dropout": self.dropout,
+                "attention_regularization": self.attention_regularization,
             }
         )
         return config
+
+
+def doubly_stochastic_penalty(weights, token_ids):
+    """Mean over the batch of `Σ_i (1 - Σ_t α_ti)²`, summing over non-padding target steps only."""
+    mask = ops.cast(ops.not_equal(token_ids, 0), weights.dtype)
+    totals = ops.sum(weights * ops.expand_dims(mask, -1), axis=1)  # [batch, source]
+    return ops.mean(ops.sum(ops.square(1.0 - totals), axis=-1))
 
 
 def _scan_outputs(fn, state, xs, dtypes=None):

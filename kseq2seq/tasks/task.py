@@ -200,15 +200,11 @@ class Seq2SeqTask(keras.Model):
         """How many pairs of `data` exceed `source_length` or `target_length` (what `drop_long` leaves out)."""
         if not isinstance(data, tf.data.Dataset):
             data = self._pairs_dataset(data)
-        fits = data.batch(1024).map(lambda s, t: tf.reduce_sum(tf.cast(~self._fits(s, t), tf.int64)))
+        fits = data.batch(1024).map(lambda s, t: tf.reduce_sum(tf.cast(~self.preprocessor.fits(s, t), tf.int64)))
         return int(fits.reduce(tf.constant(0, tf.int64), lambda total, n: total + n))
 
-    def _fits(self, sources, targets):
-        source_lengths, target_lengths = self.preprocessor.pair_lengths(sources, targets)
-        return (source_lengths <= self.preprocessor.source_length) & (target_lengths < self.preprocessor.target_length)
-
     def _drop_long_pairs(self, sources, targets):
-        keep = self._fits(sources, targets)
+        keep = self.preprocessor.fits(sources, targets)
         return tf.boolean_mask(sources, keep), tf.boolean_mask(targets, keep)
 
     def fit(self, x=None, y=None, batch_size=64, validation_data=None, shuffle=True, seed=None,
@@ -281,8 +277,9 @@ class Seq2SeqTask(keras.Model):
                 inputs, source_words = self.preprocessor.encode_source(texts)
                 out = self.generate_ids(inputs, seed=seed, **config)
                 strings = self.preprocessor.detokenize(out.token_ids, source_words)
-                result = {"texts": strings, "scores": out.scores, "token_ids": out.token_ids,
-                          "source_ids": inputs["encoder_token_ids"]}
+                result = {"texts": strings, "scores": out.scores, "token_ids": out.token_ids}
+                if "encoder_token_ids" in inputs:
+                    result["source_ids"] = inputs["encoder_token_ids"]
                 if source_words is not None:
                     result["source_words"] = source_words
                 if out.attention is not None:
@@ -338,7 +335,7 @@ class Seq2SeqTask(keras.Model):
             config["return_attention"] = True
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
-        if not all(isinstance(t, str) for t in texts):
+        if not all(isinstance(t, (str, bytes)) for t in texts):
             raise TypeError(f"Expected texts to be a string or a list of strings. Received: {texts[:3]!r}")
         function = self._generate_function(config)
         outputs, scores = [], []
