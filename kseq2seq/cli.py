@@ -58,10 +58,12 @@ def build_parser(argument_default=None):
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="train a built-in task end to end (default: the dates translator)")
-    demo.add_argument("--task", default="translation", choices=["translation", "dialogue"])
-    demo.add_argument("--output", help="default: saved_models/dates (translation), saved_models/shop (dialogue)")
-    demo.add_argument("--epochs", type=int, help="default: 3 (translation), 12 (dialogue)")
-    demo.add_argument("--num-train", type=int, help="default: 20000 (translation), 4000 (dialogue)")
+    demo.add_argument("--task", default="translation", choices=["translation", "dialogue", "captioning"])
+    demo.add_argument("--output", help="default: saved_models/dates, saved_models/shop (dialogue), "
+                                       "saved_models/shapes (captioning)")
+    demo.add_argument("--epochs", type=int, help="default: 3 (translation), 12 (dialogue), 15 (captioning)")
+    demo.add_argument("--num-train", type=int, help="default: 20000 (translation), 4000 (dialogue), "
+                                                    "3000 (captioning)")
     demo.add_argument("--seed", type=int, default=0)
 
     train = commands.add_parser("train", help="train a preset on your own data or a built-in set",
@@ -181,6 +183,8 @@ def _metadata(task, **extra):
 def run_demo(args, out):
     if args.task == "dialogue":
         return run_demo_dialogue(args, out)
+    if args.task == "captioning":
+        return run_demo_captioning(args, out)
     args.output = args.output or os.path.join("saved_models", "dates")
     args.epochs, args.num_train = args.epochs or 3, args.num_train or 20000
     import keras
@@ -240,6 +244,42 @@ def run_demo_dialogue(args, out):
     for turns, _ in test[:3]:
         print("  " + " | ".join(turns[-3:]), file=out)
         print(f"    -> {reloaded.generate(turns, seed=1)}   (sampled, the preset's default)", file=out)
+    return 0
+
+
+def run_demo_captioning(args, out):
+    """Trains the shapes captioner, exports it (image bytes in, caption out) and captions with the export."""
+    import keras
+    import tensorflow as tf
+
+    import kseq2seq
+    from kseq2seq.datasets.shapes import load_shapes
+    from kseq2seq.metrics import corpus_bleu, exact_match
+
+    output = args.output or os.path.join("saved_models", "shapes")
+    keras.utils.set_random_seed(args.seed)
+    train, validation, test = load_shapes(num_train=args.num_train or 3000, num_validation=100, num_test=200,
+                                          seed=args.seed)
+    print(f"Data: generated shape scenes (64 x 64 PNG), {len(train)} train / {len(validation)} validation / "
+          f"{len(test)} test", file=out)
+    captioner = kseq2seq.Captioner.from_preset("show_attend_tell_small", train_texts=train)
+    captioner.fit(train, validation_data=validation, epochs=args.epochs or 15, seed=args.seed, verbose=2)
+    path = save_model(captioner, output, _metadata(captioner, data="shapes"), overwrite=True, serving_version=1)
+    reloaded = load_model(path)
+    captions = reloaded.generate([image for image, _ in test])
+    references = [caption for _, caption in test]
+    bleu = corpus_bleu(captions, references)
+    print(f"Test exact match: {exact_match(captions, references):.2%}, BLEU-4 {bleu.score:.2f} on {len(test)} "
+          f"images (model reloaded from {path})", file=out)
+    served = tf.saved_model.load(os.path.join(path, "1")).signatures["serving_default"]
+    exported = served(inputs=tf.constant([image for image, _ in test[:3]]))["outputs"].numpy()
+    print(f"Captions by the exported SavedModel ({os.path.join(path, '1')}, PNG bytes in):", file=out)
+    for (image, reference), caption in zip(test[:3], exported):
+        print(f"  {caption.decode()!r:45} (reference: {reference!r})", file=out)
+    record = reloaded.generate(test[0][0], return_attention=True)
+    kseq2seq.plot_image_attention(test[0][0], record.output_tokens, record.attention,
+                                  os.path.join(path, "attention.png"))
+    print(f"Attention over the image grid, word by word: {os.path.join(path, 'attention.png')}", file=out)
     return 0
 
 
