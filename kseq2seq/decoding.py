@@ -29,7 +29,7 @@ import collections
 
 import tensorflow as tf
 
-from kseq2seq.utils import check_fraction, check_positive_int
+from kseq2seq.utils import check_positive_int
 
 Decoded = collections.namedtuple("Decoded", ["token_ids", "scores", "attention"])
 NEG_INF = -1e9

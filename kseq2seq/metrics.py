@@ -21,7 +21,7 @@ BleuResult = collections.namedtuple("BleuResult", ["score", "signature", "detail
 
 
 def corpus_bleu(hypotheses, references, **kwargs):
-    """sacrebleu corpus BLEU with one reference per hypothesis.
+    """sacrebleu corpus BLEU with one reference per hypothesis, or several (a list per hypothesis).
 
     `kwargs` go to `sacrebleu.metrics.BLEU` (e.g. `tokenize="none"`, `lowercase=True`).
     Returns `BleuResult(score, signature, details)`: the score (0-100), sacrebleu's
@@ -30,8 +30,17 @@ def corpus_bleu(hypotheses, references, **kwargs):
     from sacrebleu.metrics import BLEU
 
     hypotheses, references = _check_aligned(hypotheses, references)
+    if references and not isinstance(references[0], str):
+        # Several references per hypothesis: sacrebleu wants one stream per reference position.
+        count = len(references[0])
+        if not count or any(len(r) != count for r in references):
+            raise ValueError("Expected the same number (>= 1) of references for every hypothesis. "
+                             f"Received counts {sorted({len(r) for r in references})}")
+        streams = [[r[i] for r in references] for i in range(count)]
+    else:
+        streams = [references]
     bleu = BLEU(**kwargs)
-    details = bleu.corpus_score(hypotheses, [references])
+    details = bleu.corpus_score(hypotheses, streams)
     return BleuResult(details.score, str(bleu.get_signature()), details)
 
 

@@ -159,7 +159,7 @@ class Trainer:
         shard = ids.shard(num_pipelines, pipeline_id)
         return shard.shuffle(100_000, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
 
-    def _distributed(self, ids, batch_size, seed, epoch, skip_steps=0, bucket_boundaries=None):
+    def _distributed(self, ids, batch_size, seed, epoch, skip_steps=0, bucket_boundaries=None, deterministic=True):
         replicas = self.strategy.num_replicas_in_sync
         if batch_size % replicas:
             raise ValueError(f"Expected batch_size divisible by the {replicas} replicas. Received: batch_size={batch_size}")
@@ -171,7 +171,8 @@ class Trainer:
             batches = batch_dataset(shard, per_replica, bucket_boundaries, drop_remainder=True).repeat()
             replicas_per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
             options = tf.data.Options()
-            options.deterministic = True
+            # Deterministic order is what makes a resumed run see the batches it missed.
+            options.deterministic = deterministic
             # Sharding is done above, by example; tf.data must not shard again.
             options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
             batches = batches.skip(skip_steps * replicas_per_pipeline).with_options(options)
@@ -233,13 +234,15 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------
     def fit(self, train, validation=None, epochs=1, batch_size=64, seed=0, bucket_boundaries=None,
-            time_budget=None, max_steps=None, drop_long=False):
+            time_budget=None, max_steps=None, drop_long=False, deterministic=True):
         """Trains on string pairs (a list or an unbatched dataset); returns a history dict.
 
         `batch_size` is the global batch. `time_budget` (minutes) and
         `max_steps` stop early, after a checkpoint. Returns per-epoch `loss`,
         `accuracy` (and `val_loss`, `val_accuracy`), plus `steps`, `stopped`
         (why training ended) and `dropped_long` (pairs left out by `drop_long`).
+        `deterministic=False` lets tf.data reorder for speed; a resumed run then
+        skips as many batches as were trained, not necessarily the same examples.
         """
         check_positive_int("epochs", epochs)
         check_positive_int("batch_size", batch_size)
@@ -263,7 +266,7 @@ class Trainer:
         while int(self.epoch.numpy()) < epochs and stopped == "epochs":
             epoch = int(self.epoch.numpy())
             done = int(self.step.numpy()) - epoch * steps_per_epoch
-            iterator = iter(self._distributed(ids, batch_size, seed, epoch, done, bucket_boundaries))
+            iterator = iter(self._distributed(ids, batch_size, seed, epoch, done, bucket_boundaries, deterministic))
             totals, tick, tick_tokens = np.zeros(3), time.monotonic(), 0.0
             for _ in range(done, steps_per_epoch):
                 loss, correct, tokens = (float(v) for v in train_step(iterator))

@@ -1,3 +1,4 @@
+import json
 import datetime
 
 import pytest
@@ -140,3 +141,35 @@ def test_cnn_dailymail_from_story_archives_through_tfds_offline(tmp_path, caplog
     assert [a.decode() for a, _ in test.as_numpy_iterator()] == ["Gamma one. Gamma two."]
     with pytest.raises(ValueError, match="split='dev'"):
         load_cnn_dailymail("dev", data_dir=data_dir)
+
+
+def test_caption_jsonl_reads_images_beside_it_and_counts_bad_lines(tmp_path):
+    from kseq2seq.datasets.images import caption_pairs, load_caption_jsonl
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.png").write_bytes(b"\x89PNG fake")
+    lines = [
+        json.dumps({"image": "images/a.png", "captions": ["a dog .", "", "a cat ."], "split": "train"}),
+        json.dumps({"image": "images/missing.png", "captions": ["x"], "split": "train"}),
+        json.dumps({"image": "images/a.png", "captions": [], "split": "train"}),
+        json.dumps({"image": "images/a.png", "captions": ["held out ."], "split": "validation"}),
+        "{not json",
+    ]
+    (tmp_path / "captions.jsonl").write_text("\n".join(lines))
+    examples, report = load_caption_jsonl(str(tmp_path / "captions.jsonl"), split="train")
+    assert examples == [(b"\x89PNG fake", ["a dog .", "a cat ."])]
+    assert report["bad"] == {"invalid_json": 1, "missing_image": 1, "no_captions": 1}
+    assert caption_pairs(examples) == [(b"\x89PNG fake", "a dog ."), (b"\x89PNG fake", "a cat .")]
+    with pytest.raises(ValueError, match="split='test'"):
+        load_caption_jsonl(str(tmp_path / "captions.jsonl"), split="test")
+
+
+def test_flickr8k_subset_through_the_caption_loader():
+    from conftest import shared_data
+    from kseq2seq.datasets.images import load_caption_jsonl
+
+    path = shared_data("captioning", "captions.jsonl")
+    train, report = load_caption_jsonl(path, split="train")
+    validation, _ = load_caption_jsonl(path, split="validation")
+    assert (len(train), len(validation), sum(report["bad"].values())) == (662, 100, 0)
+    assert all(image.startswith(b"\xff\xd8\xff") and len(captions) == 5 for image, captions in train)

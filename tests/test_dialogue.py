@@ -1,7 +1,6 @@
 import json
 
 import keras
-import numpy as np
 import pytest
 
 import kseq2seq
@@ -40,10 +39,11 @@ def test_jsonl_loader_reads_both_layouts_and_counts_bad_lines(tmp_path):
         json.dumps({"turns": ["only one"]}),
         "not json",
         json.dumps({"history": [], "response": "r"}),
+        json.dumps(["p", "q"]),
     ]))
     examples, report = load_dialogue_jsonl(str(path))
-    assert examples == [(["a"], "b"), (["a", "b"], "c"), (["x", "y"], "z")]
-    assert report["bad"] == 3 and report["lines"] == 5
+    assert examples == [(["a"], "b"), (["a", "b"], "c"), (["x", "y"], "z"), (["p"], "q")]
+    assert report["bad"] == 3 and report["lines"] == 6
     (tmp_path / "empty.jsonl").write_text("nope\n")
     with pytest.raises(ValueError, match="at least one conversation"):
         load_dialogue_jsonl(str(tmp_path / "empty.jsonl"))

@@ -16,6 +16,16 @@ def test_bleu_matches_a_hand_computed_case():
     assert "tok:13a" in score.signature and "nrefs:1" in score.signature
 
 
+def test_bleu_with_several_references_per_hypothesis():
+    # The second reference matches exactly, so every n-gram is found: BLEU 100 with 2 references.
+    score = metrics.corpus_bleu(["the cat sat on the mat"], [["a cat is on a mat", "the cat sat on the mat"]])
+    assert score.score == pytest.approx(100.0) and "nrefs:2" in score.signature
+    single = metrics.corpus_bleu(["the cat sat on the mat"], ["a cat is on a mat"]).score
+    assert single < 50.0
+    with pytest.raises(ValueError, match="same number"):
+        metrics.corpus_bleu(["a", "b"], [["a"], ["b", "c"]])
+
+
 def test_exact_match_and_alignment_errors():
     assert metrics.exact_match(["a", "b ", "c"], ["a", "b", "d"]) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="2 hypotheses, 1 references"):

@@ -10,11 +10,10 @@ Each example is `(turns, reply)`: the conversation so far (a list of
 strings, oldest first) and the next turn.
 """
 
-import json
 import logging
-import os
 import random
 
+from kseq2seq.datasets.jsonl import read_json_lines
 from kseq2seq.utils import check_positive_int
 
 logger = logging.getLogger(__name__)
@@ -82,31 +81,21 @@ def load_shop_dialogues(num_train=8000, num_validation=500, num_test=500, seed=0
 def load_dialogue_jsonl(path, limit=None):
     """Reads `(turns, reply)` examples and a report of skipped lines.
 
-    Accepts lines `{"turns": [...]}` (one dialogue: every turn after the
-    first becomes a reply to the turns before it) or `{"history": [...],
-    "response": "..."}`. Bad lines (not JSON, missing or non-string turns,
+    Accepts lines that are a JSON list of turns, or `{"turns": [...]}` (one
+    dialogue: every turn after the first becomes a reply to the turns before
+    it), or `{"history": [...], "response": "..."}`. Bad lines (not JSON, missing or non-string turns,
     fewer than two turns) are counted and skipped; a file with nothing usable is an error.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Expected path to be an existing JSON lines file. Received: path={path!r}")
     examples, bad, lines = [], 0, 0
-    with open(path, "rb") as f:
-        for raw in f:
-            if limit is not None and len(examples) >= limit:
-                break
-            if not raw.strip():
-                continue
-            lines += 1
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                bad += 1
-                continue
-            pairs = _pairs(record)
-            if not pairs:
-                bad += 1
-                continue
-            examples.extend(pairs)
+    for _, record, problem in read_json_lines(path):
+        if limit is not None and len(examples) >= limit:
+            break
+        lines += 1
+        pairs = [] if problem else _pairs(record)
+        if not pairs:
+            bad += 1
+            continue
+        examples.extend(pairs)
     if bad:
         logger.warning("%s: skipped %d bad lines", path, bad)
     if not examples:
@@ -116,6 +105,8 @@ def load_dialogue_jsonl(path, limit=None):
 
 
 def _pairs(record):
+    if isinstance(record, list):  # a bare JSON list of turns
+        record = {"turns": record}
     if not isinstance(record, dict):
         return []
     if "history" in record:

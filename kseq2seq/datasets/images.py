@@ -6,9 +6,10 @@ JSON lines, one image per line: `{"image": "images/NAME.jpg", "captions": [str, 
 missing image file, no usable caption) are counted and skipped, never fatal.
 """
 
-import json
 import logging
 import os
+
+from kseq2seq.datasets.jsonl import read_json_lines
 
 logger = logging.getLogger(__name__)
 
@@ -18,34 +19,27 @@ def load_caption_jsonl(path, split=None, limit=None):
 
     `split`: keep only lines whose `"split"` field equals it (None: all lines).
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Expected path to be an existing JSON lines file. Received: path={path!r}")
     root = os.path.dirname(os.path.abspath(path))
     examples, bad, lines = [], {"invalid_json": 0, "missing_image": 0, "no_captions": 0}, 0
-    with open(path, "rb") as f:
-        for raw in f:
-            if limit is not None and len(examples) >= limit:
-                break
-            if not raw.strip():
-                continue
-            lines += 1
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                bad["invalid_json"] += 1
-                continue
-            if not isinstance(record, dict) or (split is not None and record.get("split") != split):
-                continue
-            captions = [c for c in record.get("captions") or [] if isinstance(c, str) and c.strip()]
-            image = os.path.join(root, str(record.get("image", "")))
-            if not record.get("image") or not os.path.isfile(image):
-                bad["missing_image"] += 1
-                continue
-            if not captions:
-                bad["no_captions"] += 1
-                continue
-            with open(image, "rb") as img:
-                examples.append((img.read(), captions))
+    for _, record, problem in read_json_lines(path):
+        if limit is not None and len(examples) >= limit:
+            break
+        lines += 1
+        if problem:
+            bad["invalid_json"] += 1
+            continue
+        if not isinstance(record, dict) or (split is not None and record.get("split") != split):
+            continue
+        captions = [c for c in record.get("captions") or [] if isinstance(c, str) and c.strip()]
+        image = os.path.join(root, str(record.get("image", "")))
+        if not record.get("image") or not os.path.isfile(image):
+            bad["missing_image"] += 1
+            continue
+        if not captions:
+            bad["no_captions"] += 1
+            continue
+        with open(image, "rb") as f:
+            examples.append((f.read(), captions))
     if sum(bad.values()):
         logger.warning("%s: skipped %s", path, {k: v for k, v in bad.items() if v})
     if not examples:

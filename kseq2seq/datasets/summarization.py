@@ -5,9 +5,9 @@ tensorflow-datasets and Hugging Face; highlights' sentences joined by
 newlines), or line-aligned `.source` / `.target` files.
 """
 
-import json
 import logging
-import os
+
+from kseq2seq.datasets.jsonl import read_json_lines
 
 logger = logging.getLogger(__name__)
 
@@ -24,23 +24,18 @@ def load_jsonl(path, article_field="article", summary_field="highlights", limit=
     Returns `(pairs, ids, report)`; `ids` are the records' `id` fields (or
     line numbers) and `report` is `{"path", "lines", "kept", "bad": {reason: count}}`.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Expected path to be an existing JSON lines file. Received: path={path!r}")
     bad = dict.fromkeys(BAD_REASONS, 0)
     pairs, ids, lines = [], [], 0
-    with open(path, "rb") as f:
-        for line_number, raw in enumerate(f, start=1):
-            if limit is not None and len(pairs) >= limit:
-                break
-            if not raw.strip():
-                continue
-            lines += 1
-            reason, record = _parse(raw, article_field, summary_field)
-            if reason:
-                bad[reason] += 1
-                continue
-            pairs.append((record[article_field], record[summary_field]))
-            ids.append(str(record.get("id", line_number)))
+    for line_number, record, problem in read_json_lines(path):
+        if limit is not None and len(pairs) >= limit:
+            break
+        lines += 1
+        reason = problem or _check(record, article_field, summary_field)
+        if reason:
+            bad[reason] += 1
+            continue
+        pairs.append((record[article_field], record[summary_field]))
+        ids.append(str(record.get("id", line_number)))
     report = {"path": path, "lines": lines, "kept": len(pairs), "bad": bad}
     if sum(bad.values()):
         logger.warning("%s: skipped %d bad records %s", path, sum(bad.values()), {k: v for k, v in bad.items() if v})
@@ -52,19 +47,11 @@ def load_jsonl(path, article_field="article", summary_field="highlights", limit=
     return pairs, ids, report
 
 
-def _parse(raw, article_field, summary_field):
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "not_utf8", None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError:
-        return "invalid_json", None
+def _check(record, article_field, summary_field):
     if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in (article_field, summary_field)):
-        return "missing_field", None
+        return "missing_field"
     if not record[article_field].strip():
-        return "empty_article", None
+        return "empty_article"
     if not record[summary_field].strip():
-        return "empty_summary", None
-    return None, record
+        return "empty_summary"
+    return None
