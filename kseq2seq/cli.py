@@ -86,6 +86,7 @@ def build_parser(argument_default=None):
     train.add_argument("--checkpoint-dir", help="checkpoints, resolved config and TensorBoard logs "
                                                 "(default: OUTPUT.checkpoints); a rerun resumes from it")
     train.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
+    train.add_argument("--keep-checkpoints", type=int, **default(3), help="checkpoints kept (the newest)")
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="epochs without a better validation loss")
     train.add_argument("--max-steps", type=int)
     train.add_argument("--drop-long", action="store_true",
@@ -308,7 +309,7 @@ def _training_pairs(args):
 
 TRAIN_FIELDS = ("task", "preset", "dataset", "data", "validation_data", "source_file", "target_file", "tsv",
                 "validation_source_file", "validation_target_file", "output", "overwrite", "checkpoint_dir",
-                "checkpoint_every", "early_stopping", "max_steps", "drop_long", "mixed_precision", "epochs",
+                "checkpoint_every", "keep_checkpoints", "early_stopping", "max_steps", "drop_long", "mixed_precision", "epochs",
                 "batch_size", "limit", "time_budget", "seed", "set")
 
 
@@ -366,6 +367,7 @@ def run_train(args, out):
         with open(os.path.join(checkpoint_dir, "config.yaml"), "w", encoding="utf-8") as f:
             yaml.safe_dump(resolved, f, sort_keys=False, allow_unicode=True)
     trainer = Trainer(task, strategy, checkpoint_dir=checkpoint_dir, checkpoint_every=args.checkpoint_every,
+                      max_to_keep=args.keep_checkpoints,
                       early_stopping_patience=args.early_stopping, log_dir=os.path.join(checkpoint_dir, "logs"))
     history = trainer.fit(
         pairs,

@@ -9,6 +9,7 @@ The vocabulary is part of the layer's config, so it is saved with the model.
 """
 
 import collections
+import types
 
 import keras
 import tensorflow as tf
@@ -151,7 +152,64 @@ class WordTokenizer(Tokenizer):
         return tf.strings.split(spaced)
 
 
-TOKENIZERS = {"char": CharacterTokenizer, "word": WordTokenizer}
+@keras.saving.register_keras_serializable(package="kseq2seq")
+class WordPieceTokenizer(Tokenizer):
+    """Subword tokens: words (split as `WordTokenizer` does) cut into WordPiece pieces.
+
+    Pieces that continue a word start with `##`; detokenizing joins pieces
+    with spaces and glues `##` pieces to the piece before. The vocabulary is
+    learned from a corpus by `from_texts` (tensorflow-text's WordPiece
+    learner), so any word made of characters seen in training is spelled out
+    of pieces instead of becoming [UNK]. Tokenizing runs tensorflow-text's
+    `FastWordpieceTokenizer` in the graph.
+    """
+
+    separator = " "
+    suffix_indicator = "##"
+
+    def __init__(self, vocabulary, lowercase=False, **kwargs):
+        super().__init__(vocabulary, lowercase=lowercase, **kwargs)
+        import tensorflow_text  # noqa: F401  (a dependency; imported here so other tokenizers do not need it)
+
+        # Held outside Keras' attribute tracking: it is a tf.Module, not a layer or variable.
+        self._pieces = types.SimpleNamespace(tokenizer=tensorflow_text.FastWordpieceTokenizer(
+            vocab=self.vocabulary, suffix_indicator=self.suffix_indicator, token_out_type=tf.string,
+            unknown_token=UNK, no_pretokenization=True))
+
+    @classmethod
+    def from_texts(cls, texts, max_vocabulary_size=8000, min_count=1, lowercase=False, **kwargs):
+        """Learns about `max_vocabulary_size` pieces (within 5%) from a corpus.
+
+        Words seen fewer than `min_count` times still contribute their
+        characters; every character of the corpus gets a piece.
+        """
+        from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
+
+        check_positive_int("max_vocabulary_size", max_vocabulary_size, minimum=5)
+        check_positive_int("min_count", min_count)
+        words = WordTokenizer(list(SPECIAL_TOKENS), lowercase=lowercase)
+        counts = collections.Counter()
+        for batch in _string_batches(texts):
+            for tokens in words.split(words.standardize(batch)).to_list():
+                counts.update(t.decode("utf-8") for t in tokens)
+        for token in SPECIAL_TOKENS:
+            counts.pop(token, None)
+        vocabulary = learner.learn(sorted(counts.items()), max_vocabulary_size, list(SPECIAL_TOKENS),
+                                   lower_thresh=min_count, joiner=cls.suffix_indicator)
+        return cls(vocabulary, lowercase=lowercase, **kwargs)
+
+    def split(self, texts):
+        spaced = tf.strings.regex_replace(texts, r"(\pP)", r" \1 ")
+        words = tf.strings.split(spaced)
+        return self._pieces.tokenizer.tokenize(words).merge_dims(1, 2)
+
+    def detokenize(self, token_ids, extra_tokens=None):
+        joined = super().detokenize(token_ids, extra_tokens)
+        joined = tf.strings.regex_replace(joined, " " + self.suffix_indicator, "")
+        return tf.strings.regex_replace(joined, "^" + self.suffix_indicator, "")
+
+
+TOKENIZERS = {"char": CharacterTokenizer, "word": WordTokenizer, "wordpiece": WordPieceTokenizer}
 
 
 def get_tokenizer_class(kind):

@@ -55,6 +55,32 @@ PRESETS = {
         "num_beams": 4,
         "length_penalty": 0.6,
     },
+    "multi30k_gru_wordpiece": {
+        "description": "Multi30k-sized sentence translation: WordPiece subwords learned from the training text "
+                       "(cased), bidirectional GRU + Bahdanau attention with input feeding.",
+        "tokenizer": "wordpiece",
+        "lowercase": False,
+        "max_vocabulary_size": 8000,
+        "min_count": 1,
+        "embedding_dim": 256,
+        "units": 512,
+        "cell_type": "gru",
+        "bidirectional": True,
+        "num_encoder_layers": 1,
+        "attention": "bahdanau",
+        "dropout": 0.3,
+        "source_length": 64,
+        "target_length": 64,
+        "max_length": 64,
+        "learning_rate": 2e-3,
+        "clipnorm": 1.0,
+        "batch_size": 64,
+        "bucket_boundaries": [10, 13, 16, 20, 25, 32, 40],
+        "epochs": 30,
+        "sampler": "beam",
+        "num_beams": 4,
+        "length_penalty": 0.6,
+    },
 }
 
 
