@@ -122,6 +122,7 @@ def build_parser(argument_default=None):
     evaluate.add_argument("--limit", type=int)
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--report", help="write a JSON report here")
+    evaluate.add_argument("--lowercase", action="store_true", help="translation: case-insensitive BLEU (sacreBLEU -lc)")
     add_decoding_arguments(evaluate)
     export = commands.add_parser("export", help="export a saved model as a SavedModel for TF Serving")
     export.add_argument("--model", required=True, help="a model folder (or .keras file)")
@@ -418,7 +419,7 @@ def run_evaluate(args, out):
     if args.nbest not in (None, 1):
         raise ValueError(f"Expected --nbest 1 for evaluation. Received: --nbest {args.nbest}")
     model = load_model(args.model)
-    result = evaluate_generation(model, pairs, batch_size=args.batch_size, decoding=kwargs)
+    result = evaluate_generation(model, pairs, batch_size=args.batch_size, decoding=kwargs, lowercase=args.lowercase)
     options = {k: v for k, v in kwargs.items() if k not in ("seed", "max_length")}
     result["decoding"] = {**model.generation_options(**options), "seed": kwargs["seed"],
                           "max_length": kwargs["max_length"] or model.max_length}

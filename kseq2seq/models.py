@@ -6,6 +6,7 @@ from keras import ops
 from kseq2seq.layers.decoders import AttentionDecoder
 from kseq2seq.layers.encoders import RNNEncoder
 from kseq2seq.layers.image_encoders import ConvGridEncoder, PretrainedGridEncoder
+from kseq2seq.layers.luong_decoder import LuongDecoder
 from kseq2seq.layers.pointer_generator import PointerGeneratorDecoder
 
 
@@ -24,6 +25,10 @@ class Seq2SeqBackbone(keras.Model):
     and outputs log-probabilities over the extended vocabulary
     `[batch, T, target_vocabulary_size + source unknown words]`. `coverage`
     and `coverage_loss_weight` configure its coverage mechanism.
+
+    `input_feeding=False` swaps in `LuongDecoder`: attention after the RNN,
+    so training runs the RNN over the whole target at once (faster; the
+    context no longer feeds the next step).
 
     Example:
 
@@ -49,11 +54,14 @@ class Seq2SeqBackbone(keras.Model):
         pointer_generator=False,
         coverage=False,
         coverage_loss_weight=1.0,
+        input_feeding=True,
         dtype=None,
         **kwargs,
     ):
         if coverage and not pointer_generator:
             raise ValueError("Expected pointer_generator=True with coverage=True. Received: pointer_generator=False")
+        if pointer_generator and not input_feeding:
+            raise ValueError("Expected input_feeding=True with pointer_generator=True. Received: input_feeding=False")
         # === Layers ===
         self.encoder = RNNEncoder(
             source_vocabulary_size,
@@ -72,8 +80,10 @@ class Seq2SeqBackbone(keras.Model):
                 target_vocabulary_size, embedding_dim, units, coverage=coverage,
                 coverage_loss_weight=coverage_loss_weight, **decoder_args
             )
-        else:
+        elif input_feeding:
             self.decoder = AttentionDecoder(target_vocabulary_size, embedding_dim, units, **decoder_args)
+        else:
+            self.decoder = LuongDecoder(target_vocabulary_size, embedding_dim, units, **decoder_args)
 
         # === Functional Model ===
         inputs = {
@@ -105,6 +115,7 @@ class Seq2SeqBackbone(keras.Model):
         self.pointer_generator = pointer_generator
         self.coverage = coverage
         self.coverage_loss_weight = coverage_loss_weight
+        self.input_feeding = input_feeding
 
     def encode(self, encoder_inputs):
         """Runs the encoder once, for decoding.
@@ -152,6 +163,7 @@ class Seq2SeqBackbone(keras.Model):
             "pointer_generator": self.pointer_generator,
             "coverage": self.coverage,
             "coverage_loss_weight": self.coverage_loss_weight,
+            "input_feeding": self.input_feeding,
         }
 
 

@@ -126,10 +126,11 @@ class Trainer:
         max_to_keep: checkpoints kept.
         early_stopping_patience: epochs without a better validation loss before stopping.
         log_dir: TensorBoard logs.
+        jit_compile: compile each replica's forward and backward pass with XLA.
     """
 
     def __init__(self, task, strategy=None, checkpoint_dir=None, checkpoint_every=None, max_to_keep=3,
-                 early_stopping_patience=None, log_dir=None):
+                 early_stopping_patience=None, log_dir=None, jit_compile=False):
         self.task = task
         self.strategy = strategy or tf.distribute.get_strategy()
         self.checkpoint_dir = checkpoint_dir
@@ -151,6 +152,8 @@ class Trainer:
             self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=max_to_keep)
         self._train_step = None
         self._loss_scaled = isinstance(task.optimizer, keras.optimizers.LossScaleOptimizer)
+        self.jit_compile = bool(jit_compile)
+        self._compiled_gradients = tf.function(self._gradients, jit_compile=True) if jit_compile else self._gradients
 
     # --- data -----------------------------------------------------------
     @staticmethod
@@ -182,34 +185,46 @@ class Trainer:
 
     # --- steps ----------------------------------------------------------
     def _replica_step(self, x, labels, training):
-        task = self.task
         context = tf.distribute.get_replica_context()
-        mask = tf.cast(labels != 0, tf.float32)
-        with tf.GradientTape() as tape:
-            logits = task(x, training=training)
-            per_token = keras.losses.sparse_categorical_crossentropy(labels, tf.cast(logits, tf.float32),
-                                                                     from_logits=True)
-            local_tokens = tf.reduce_sum(mask)
-            tokens = context.all_reduce(tf.distribute.ReduceOp.SUM, local_tokens)
-            loss = tf.reduce_sum(per_token * mask) / tf.maximum(tokens, 1.0)
-            # Extra losses (e.g. coverage) are means over each replica's batch.
-            if task.losses:
-                loss += tf.add_n([tf.cast(l, tf.float32) for l in task.losses]) / self.strategy.num_replicas_in_sync
-            scaled_loss = task.optimizer.scale_loss(loss) if self._loss_scaled else loss
-        correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32) * mask)
+        local_tokens = tf.reduce_sum(tf.cast(labels != 0, tf.float32))
+        # The global token count depends only on the labels, so it is known before the forward pass.
+        tokens = tf.maximum(context.all_reduce(tf.distribute.ReduceOp.SUM, local_tokens), 1.0)
+        compute = self._compiled_gradients if training else self._loss_and_correct
+        loss, correct, gradients = compute(x, labels, tokens)
         if training:
-            self._apply(tape, scaled_loss, context)
+            self._apply(gradients, context)
         return loss, correct, local_tokens
 
-    def _apply(self, tape, loss, context):
+    def _loss_and_correct(self, x, labels, tokens, training=False):
+        task = self.task
+        mask = tf.cast(labels != 0, tf.float32)
+        logits = task(x, training=training)
+        per_token = keras.losses.sparse_categorical_crossentropy(labels, tf.cast(logits, tf.float32), from_logits=True)
+        loss = tf.reduce_sum(per_token * mask) / tokens
+        # Extra losses (e.g. coverage) are means over each replica's batch.
+        if task.losses:
+            loss += tf.add_n([tf.cast(l, tf.float32) for l in task.losses]) / self.strategy.num_replicas_in_sync
+        correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32) * mask)
+        return loss, correct, None
+
+    def _gradients(self, x, labels, tokens):
+        """Forward and backward pass of one replica: `(loss, correct, gradients)`; XLA-compiled with `jit_compile`."""
+        with tf.GradientTape() as tape:
+            loss, correct, _ = self._loss_and_correct(x, labels, tokens, training=True)
+            scaled_loss = self.task.optimizer.scale_loss(loss) if self._loss_scaled else loss
+        gradients = tape.gradient(scaled_loss, self.task.trainable_variables)
+        if not self._loss_scaled:
+            # Embedding gradients come as IndexedSlices; dense tensors all-reduce, clip and divide alike.
+            gradients = [tf.convert_to_tensor(g) for g in gradients]
+        return loss, correct, gradients
+
+    def _apply(self, gradients, context):
         task, optimizer = self.task, self.task.optimizer
         variables = task.trainable_variables
         if self._loss_scaled:
             # float16: the loss was scaled; Keras unscales, skips non-finite steps (and clips per replica).
-            optimizer.apply(tape.gradient(loss, variables), variables)
+            optimizer.apply(gradients, variables)
             return
-        # Embedding gradients come as IndexedSlices; dense tensors all-reduce, clip and divide alike.
-        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
         # Sum over replicas first, then clip, as one device would; the optimizer
         # sums again (identical values, hence the division) and its own
         # per-variable clipnorm is then a no-op.

@@ -87,6 +87,60 @@ def check_serve_command(base, expected):
         process.wait(timeout=60)
 
 
+def test_evaluate_bleu_equals_sacrebleu_on_a_hand_made_case(tmp_path, monkeypatch):
+    import sacrebleu
+
+    references = ["Ein Mann spielt Fußball.", "Zwei Mädchen laufen am Strand.", "Ein Hund springt über einen Zaun."]
+    hypotheses = ["Ein Mann spielt Fußball .", "zwei Mädchen gehen am Strand.", "Hund springt über den Zaun."]
+
+    class HandMade:  # "translates" each source to the hypothesis at its index
+        max_length = 8
+
+        def generate(self, texts, batch_size=64, **decoding):
+            return [hypotheses[int(t)] for t in texts]
+
+        def generation_options(self, **given):
+            return {"sampler": "greedy", **given}
+
+    monkeypatch.setattr(cli, "load_model", lambda path: HandMade())
+    src, tgt = write_pairs(str(tmp_path), [(str(i), r) for i, r in enumerate(references)])
+    for flags, lowercase in (([], False), (["--lowercase"], True)):
+        report = str(tmp_path / "report.json")
+        code, output = run(["evaluate", "--model", "any", "--source-file", src, "--target-file", tgt,
+                            "--report", report, *flags])
+        expected = sacrebleu.corpus_bleu(hypotheses, [references], lowercase=lowercase)
+        with open(report) as f:
+            saved = json.load(f)
+        assert code == 0 and saved["bleu"] == pytest.approx(expected.score, abs=1e-9)
+        assert f"BLEU = {expected.score:.2f}" in output and saved["hypotheses"] == hypotheses
+        assert ("case:lc" in saved["bleu_signature"]) is lowercase
+    assert 0 < saved["bleu"] < 100
+
+
+def test_time_budget_stops_training_and_saves_the_best_model_by_validation_loss(tmp_path, tiny_dates):
+    from kseq2seq.training import Trainer
+
+    src, tgt = write_pairs(str(tmp_path), tiny_dates)
+    # Targets the model never learns ('z' is outside the target vocabulary): validation loss rises
+    # as training goes on, so the best model is an early one, not the last.
+    validation = [(s, "zzzz") for s, _ in tiny_dates[:16]]
+    val_src, val_tgt = write_pairs(str(tmp_path), validation, name="validation")
+    model_dir = str(tmp_path / "model")
+    code, output = run(["train", "--preset", "bahdanau_gru_small", "--source-file", src, "--target-file", tgt,
+                        "--validation-source-file", val_src, "--validation-target-file", val_tgt,
+                        "--output", model_dir, "--epochs", "1000", "--batch-size", "16", "--time-budget", "0.25",
+                        "--set", "units=8", "--set", "embedding_dim=4", "--set", "learning_rate=0.01"])
+    assert code == 0 and "stopped by time budget" in output
+    with open(os.path.join(model_dir, "metadata.json")) as f:
+        history = json.load(f)["history"]
+    val_losses = history["val_loss"]
+    assert 2 <= len(val_losses) < 1000 and history["stopped"] == "time budget"
+    assert min(val_losses) < val_losses[-1]  # the last epoch is not the best one
+    model = cli.load_model(model_dir)
+    saved_loss, _ = Trainer(model).evaluate_ids(model.tokenize_dataset(validation), batch_size=16)
+    assert saved_loss == pytest.approx(min(val_losses), rel=1e-5)
+
+
 def test_misaligned_files_are_a_clear_error(tmp_path, capsys):
     src, _ = write_pairs(str(tmp_path), [("a", "b"), ("c", "d")])
     _, tgt = write_pairs(str(tmp_path), [("a", "b")], name="short")

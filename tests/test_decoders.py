@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from kseq2seq.layers import AttentionDecoder, RNNEncoder
+from kseq2seq.layers import AttentionDecoder, LuongDecoder, RNNEncoder
 
 SRC = np.array([[5, 6, 7, 8, 4], [5, 6, 0, 0, 0]], "int32")
 TGT = np.array([[2, 4, 5, 6], [2, 7, 8, 0]], "int32")
@@ -48,3 +49,77 @@ def test_config_round_trip():
     assert AttentionDecoder.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="attention='dot'"):
         AttentionDecoder(9, 4, 12, attention="dot")
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def reference_bahdanau_gru_logits(decoder, token_ids, values, encoder_state, mask):
+    """The per-step formulas written out in NumPy from the decoder's weights (Keras GRU, reset_after=True)."""
+    w = {v.path.split("/", 1)[1]: v.numpy() for v in decoder.weights}
+    kernel, recurrent, bias = w["gru_cell/kernel"], w["gru_cell/recurrent_kernel"], w["gru_cell/bias"]
+    units = recurrent.shape[0]
+    keys = values @ w["attention/w1/kernel"]                                        # W1 h_i, once
+    s = np.tanh(encoder_state @ w["bridge_0/kernel"] + w["bridge_0/bias"])
+    context = np.zeros_like(values[:, 0])
+    steps = []
+    for t in range(token_ids.shape[1]):
+        x = np.concatenate([w["embedding/embeddings"][token_ids[:, t]], context], -1)   # input feeding
+        xi, hi = x @ kernel + bias[0], s @ recurrent + bias[1]
+        z = _sigmoid(xi[:, :units] + hi[:, :units])
+        r = _sigmoid(xi[:, units:2 * units] + hi[:, units:2 * units])
+        s = z * s + (1 - z) * np.tanh(xi[:, 2 * units:] + r * hi[:, 2 * units:])
+        query = s @ w["attention/w2/kernel"] + w["attention/w2/bias"]
+        e = (np.tanh(keys + query[:, None]) @ w["attention/v/kernel"])[..., 0]      # vᵀ tanh(W1 h_i + W2 s_t)
+        e = np.where(mask, e, -np.inf)
+        alpha = np.exp(e - e.max(-1, keepdims=True))
+        alpha /= alpha.sum(-1, keepdims=True)
+        context = np.einsum("bs,bsd->bd", alpha, values)                           # c_t = Σ α_i h_i
+        steps.append(np.concatenate([s, context], -1) @ w["logits/kernel"] + w["logits/bias"])
+    return np.stack(steps, 1)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_compiled_decoder_loop_matches_reference_formula(jit_compile):
+    rng = np.random.default_rng(0)
+    batch, source, target = 3, 7, 6
+    values = rng.normal(size=(batch, source, 10)).astype("float32")
+    encoder_state = rng.normal(size=(batch, 10)).astype("float32")
+    mask = np.arange(source)[None] < np.array([[7], [4], [1]])
+    token_ids = rng.integers(0, 50, size=(batch, target)).astype("int32")
+    decoder = AttentionDecoder(50, 8, 16, cell_type="gru", attention="bahdanau", attention_units=12)
+    decoder(token_ids, values, [encoder_state], encoder_padding_mask=mask)  # builds the weights
+    compiled = tf.function(lambda ids: decoder(ids, values, [encoder_state], encoder_padding_mask=mask),
+                           jit_compile=jit_compile)
+    expected = reference_bahdanau_gru_logits(decoder, token_ids, values, encoder_state, mask)
+    np.testing.assert_allclose(compiled(token_ids).numpy(), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell_type", ["gru", "lstm"])
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_luong_decoder_whole_sequence_equals_step_by_step(cell_type, attention):
+    values, states, mask = encode(cell_type)
+    decoder = LuongDecoder(9, 4, 12, cell_type=cell_type, attention=attention)
+    logits = decoder(TGT, values, states, encoder_padding_mask=mask)
+    assert logits.shape == (2, 4, 9)
+    keys = decoder.attention.project_keys(values)
+    state = decoder.initial_state(states, values)
+    for t in range(TGT.shape[1]):
+        step_logits, state, weights = decoder.step(TGT[:, t], state, values, keys, mask)
+        np.testing.assert_allclose(step_logits.numpy(), logits.numpy()[:, t], atol=1e-5)
+        assert np.all(weights.numpy()[~mask] == 0.0)
+    # causal: changing token 2 leaves steps 0-1 alone and changes step 3
+    changed = TGT.copy()
+    changed[:, 2] = 3
+    logits2 = decoder(changed, values, states, encoder_padding_mask=mask).numpy()
+    np.testing.assert_allclose(logits2[:, :2], logits.numpy()[:, :2], atol=1e-6)
+    assert np.abs(logits2[:, 3] - logits.numpy()[:, 3]).max() > 1e-4
+
+
+def test_luong_decoder_config_round_trip():
+    decoder = LuongDecoder(9, 4, 12, cell_type="lstm", dropout=0.1)
+    config = decoder.get_config()
+    assert LuongDecoder.from_config(config).get_config() == config
+    with pytest.raises(ValueError, match="cell_type='rnn'"):
+        LuongDecoder(9, 4, 12, cell_type="rnn")

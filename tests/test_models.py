@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 
 from kseq2seq.models import Seq2SeqBackbone
 
@@ -32,3 +33,23 @@ def test_encode_matches_decoder_initial_state():
     assert memory["values"].shape == (2, 4, 16) and memory["keys"].shape == (2, 4, 8)
     mask = memory["encoder_padding_mask"].numpy().tolist()
     assert state["rnn"][0].shape == (2, 8) and mask == [[True] * 4, [True, True, False, False]]
+
+
+def test_whole_sequence_luong_backbone_saves_loads_and_steps_like_teacher_forcing(tmp_path):
+    backbone = Seq2SeqBackbone(12, 9, embedding_dim=4, units=8, attention="luong", input_feeding=False)
+    inputs = make_inputs()
+    logits = backbone(inputs).numpy()
+    path = str(tmp_path / "luong.keras")
+    backbone.save(path)
+    restored = keras.models.load_model(path)
+    assert restored.get_config()["input_feeding"] is False
+    np.testing.assert_array_equal(restored(inputs).numpy(), logits)
+    memory, state = backbone.encode(inputs["encoder_token_ids"])
+    for t in range(3):
+        step_logits, state, _ = backbone.step(inputs["decoder_token_ids"][:, t], state, memory)
+        np.testing.assert_allclose(step_logits.numpy(), logits[:, t], atol=1e-5)
+
+
+def test_input_feeding_is_required_for_a_pointer_generator():
+    with pytest.raises(ValueError, match="input_feeding=False"):
+        Seq2SeqBackbone(12, 9, pointer_generator=True, input_feeding=False)

@@ -3,7 +3,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kseq2seq.tokenizers import END_ID, START_ID, UNK_ID, CharacterTokenizer, WordTokenizer, get_tokenizer_class
+from kseq2seq.tokenizers import (
+    END_ID,
+    SPECIAL_TOKENS,
+    START_ID,
+    UNK_ID,
+    CharacterTokenizer,
+    WordPieceTokenizer,
+    WordTokenizer,
+    get_tokenizer_class,
+)
 
 
 def test_character_vocabulary_is_frequency_ordered_and_deterministic():
@@ -56,3 +65,33 @@ def test_bad_arguments():
         CharacterTokenizer.from_texts(["ab"], max_vocabulary_size=2)
     with pytest.raises(ValueError, match="tokenizer='bpe'"):
         get_tokenizer_class("bpe")
+
+
+WORDPIECE_CORPUS = ["the player plays", "players played", "a playful play", "the plays"] * 5
+
+
+def test_wordpiece_spells_unseen_words_in_pieces_and_round_trips_in_graph():
+    tok = WordPieceTokenizer.from_texts(WORDPIECE_CORPUS, max_vocabulary_size=40)
+    assert tuple(tok.vocabulary[:4]) == SPECIAL_TOKENS and 30 <= tok.vocabulary_size <= 42
+    pieces = [p.decode() for p in tok.split(tf.constant(["replayed"])).to_list()[0]]
+    assert len(pieces) > 1 and all(p.startswith("##") for p in pieces[1:]), pieces  # never seen as a word
+    ids = tok.tokenize(["the players replayed"])
+    assert UNK_ID not in ids.to_list()[0]
+
+    @tf.function
+    def round_trip(texts):
+        return tok.detokenize(tok.tokenize(texts).to_tensor())
+
+    assert round_trip(tf.constant(["the players replayed", "a play"])).numpy().tolist() == [
+        b"the players replayed", b"a play"]
+    # A continuation piece at the very start has nothing to glue to: its marker is dropped.
+    continuation = tok.vocabulary.index(pieces[1])
+    assert tok.detokenize([[continuation, END_ID]]).numpy()[0].decode() == pieces[1][2:]
+
+
+def test_wordpiece_serialization_gives_the_same_ids():
+    tok = WordPieceTokenizer.from_texts(WORDPIECE_CORPUS, max_vocabulary_size=40, lowercase=True)
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(tok))
+    assert type(clone) is WordPieceTokenizer and clone.vocabulary == tok.vocabulary and clone.lowercase
+    assert clone.tokenize(["The PLAYERS"]).to_list() == tok.tokenize(["the players"]).to_list()
+    assert get_tokenizer_class("wordpiece") is WordPieceTokenizer

@@ -199,6 +199,18 @@ def test_mixed_precision_trains_like_float32(tiny_dates, policy):
     np.testing.assert_allclose(losses[policy], losses["float32"], rtol=0.05)
 
 
+def test_xla_compiled_steps_train_like_the_plain_graph(tiny_dates):
+    results = {}
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(0)
+        task, strategy = _trainer(tiny_dates, embedding_dim=8)
+        history = Trainer(task, strategy, jit_compile=jit_compile).fit(tiny_dates, epochs=2, batch_size=16)
+        results[jit_compile] = history["loss"], task.get_weights()
+    np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-4)
+    for a, b in zip(results[True][1], results[False][1]):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
 def test_tensorboard_logs_loss_accuracy_learning_rate_and_throughput(tiny_dates, tmp_path):
     task, strategy = _trainer(tiny_dates)
     Trainer(task, strategy, log_dir=str(tmp_path)).fit(tiny_dates, epochs=3, batch_size=8)  # 24 steps

@@ -175,6 +175,33 @@ def test_multi30k_english_german_bleu():
     assert bleu.score >= 25.0  # 31.8 when measured alone on 2 cores; margin for a busier CI machine
 
 
+PAIRS = [("a man plays football", "ein mann spielt fußball"), ("two girls play", "zwei mädchen spielen"),
+         ("a dog runs", "ein hund rennt"), ("the players played", "die spieler spielten")] * 4
+
+
+@pytest.mark.parametrize("preset", ["multi30k_gru_wordpiece", "multi30k_luong_wordpiece"])
+def test_multi30k_presets_use_wordpiece_and_greedy_matches_teacher_forcing(preset, tmp_path):
+    translator = kseq2seq.Translator.from_preset(preset, train_texts=PAIRS, units=16, embedding_dim=8,
+                                                 max_vocabulary_size=60, max_length=6)
+    source_tokenizer = translator.preprocessor.source_tokenizer
+    assert type(source_tokenizer).__name__ == "WordPieceTokenizer"
+    assert translator.backbone.input_feeding is (preset == "multi30k_gru_wordpiece")
+    assert 1 not in source_tokenizer.tokenize(["a replayed football"]).to_list()[0]  # pieces, not [UNK]
+    sources = [s for s, _ in PAIRS[:4]]
+    ids = translator.generate_ids(translator.preprocessor.encode_source(sources)[0], sampler="greedy")
+    greedy = ids.token_ids.numpy()[:, 0]  # [batch, steps] (untrained: no end token expected)
+    # Feeding the greedy tokens back with teacher forcing must reproduce them as the argmax at every step.
+    inputs = {"encoder_token_ids": translator.preprocessor.encode_source(sources)[0]["encoder_token_ids"].numpy(),
+              "decoder_token_ids": np.concatenate([np.full((4, 1), 2), greedy[:, :-1]], axis=1).astype("int32")}
+    logits = translator.backbone(inputs).numpy()
+    valid = np.cumsum(greedy == 3, axis=1) - (greedy == 3) == 0  # up to and including the first [END]
+    np.testing.assert_array_equal(logits.argmax(-1)[valid], greedy[valid])
+    path = str(tmp_path / "model.keras")
+    translator.save(path)
+    restored = keras.models.load_model(path)
+    assert restored.generate(sources, sampler="greedy") == translator.generate(sources, sampler="greedy")
+
+
 def test_min_length_through_generate(tiny_translator, tiny_dates):
     sources = [s for s, _ in tiny_dates[:4]]
     for sampler in ("greedy", "beam"):

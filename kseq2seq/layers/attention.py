@@ -33,13 +33,11 @@ class _Attention(keras.layers.Layer):
         raise NotImplementedError
 
     def score(self, query, keys):
-        """query `[batch, steps, dq]`, keys `[batch, source, dk]` -> `[batch, steps, source]`."""
+        """query `[batch, dq]` or `[batch, steps, dq]`, keys `[batch, source, dk]` -> `[batch, steps, source]`."""
         raise NotImplementedError
 
     def call(self, query, values, keys=None, encoder_padding_mask=None):
         single_step = len(query.shape) == 2
-        if single_step:
-            query = ops.expand_dims(query, axis=1)
         if keys is None:
             keys = self.project_keys(values)
         weights = masked_softmax(self.score(query, keys), encoder_padding_mask)
@@ -82,8 +80,12 @@ class BahdanauAttention(_Attention):
         return self.key_projection(values)
 
     def score(self, query, keys):
-        hidden = ops.tanh(ops.expand_dims(keys, 1) + ops.expand_dims(self.query_projection(query), 2))
-        return ops.squeeze(self.score_projection(hidden), axis=-1)
+        # Dense layers only ever see 2-D/3-D inputs, and v is applied as a product and a sum: Keras' Dense
+        # on a 4-D tensor is a tensordot whose gradient inside the decoder's while loop XLA cannot compile.
+        projected = _with_steps_axis(self.query_projection(query))
+        hidden = ops.tanh(ops.expand_dims(keys, 1) + ops.expand_dims(projected, 2))  # [batch, steps, source, units]
+        v = ops.cast(self.score_projection.kernel[:, 0], hidden.dtype)
+        return ops.sum(hidden * v, axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
@@ -118,10 +120,14 @@ class LuongAttention(_Attention):
         return values if self.key_projection is None else self.key_projection(values)
 
     def score(self, query, keys):
-        return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))
+        return ops.matmul(_with_steps_axis(query), ops.transpose(keys, (0, 2, 1)))
 
     def get_config(self):
         return {**super().get_config(), "score_mode": self.score_mode}
+
+
+def _with_steps_axis(query):
+    return ops.expand_dims(query, axis=1) if len(query.shape) == 2 else query
 
 
 ATTENTIONS = {"bahdanau": BahdanauAttention, "luong": LuongAttention}

@@ -23,7 +23,7 @@ from kseq2seq.utils import check_positive_int
 Generation = collections.namedtuple("Generation", ["text", "score", "source_tokens", "output_tokens", "attention"])
 
 BACKBONE_KEYS = ("embedding_dim", "units", "cell_type", "bidirectional", "num_encoder_layers", "attention", "dropout",
-                 "pointer_generator", "coverage", "coverage_loss_weight")
+                 "pointer_generator", "coverage", "coverage_loss_weight", "input_feeding")
 # Decoding defaults; a preset (and so a saved task) may set any of them.
 GENERATION_DEFAULTS = {
     "sampler": "greedy",

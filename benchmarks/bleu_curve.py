@@ -1,0 +1,88 @@
+"""Validation BLEU against minutes of training, from the checkpoints of a `kseq2seq train` run.
+
+    python benchmarks/bleu_curve.py --model saved_models/multi30k --source-file val.en --target-file val.de [--write]
+
+Restores each checkpoint the run kept (`--keep-checkpoints`) into the saved
+model and decodes the validation sources greedily and with the preset's beam
+search. Minutes are the checkpoint's write time since the run wrote its
+resolved config (so they include vocabulary learning and data preparation).
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import machine, write_section  # noqa: E402
+
+from kseq2seq.cli import load_model  # noqa: E402
+from kseq2seq.datasets import text_files  # noqa: E402
+from kseq2seq.metrics import corpus_bleu  # noqa: E402
+
+
+def checkpoints(folder):
+    """`(step, prefix, minutes)` of every checkpoint in `folder`, oldest first."""
+    start = os.path.getmtime(os.path.join(folder, "config.yaml"))
+    found = []
+    for index in glob.glob(os.path.join(folder, "ckpt-*.index")):
+        prefix = index[: -len(".index")]
+        step = int(re.search(r"ckpt-(\d+)$", prefix).group(1))
+        found.append((step, prefix, (os.path.getmtime(index) - start) / 60))
+    return sorted(found)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="the model folder `kseq2seq train` wrote")
+    parser.add_argument("--checkpoint-dir", help="default: MODEL.checkpoints")
+    parser.add_argument("--source-file", required=True)
+    parser.add_argument("--target-file", required=True)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    folder = args.checkpoint_dir or args.model.rstrip("/") + ".checkpoints"
+    task = load_model(args.model)
+    pairs = text_files.load_text_pairs(args.source_file, args.target_file)
+    sources, references = [s for s, _ in pairs], [t for _, t in pairs]
+    beam = task.generation_options()
+    rows = []
+    for step, prefix, minutes in checkpoints(folder):
+        tf.train.Checkpoint(model=task).restore(prefix).expect_partial()
+        row = {"step": step, "minutes": minutes}
+        for name, options in (("greedy", {"sampler": "greedy"}), ("beam", beam)):
+            hypotheses = task.generate(sources, batch_size=args.batch_size, **options)
+            row[name] = corpus_bleu(hypotheses, references).score
+            row[name + "_lc"] = corpus_bleu(hypotheses, references, lowercase=True).score
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    signature = corpus_bleu(["a"], ["a"]).signature
+    with open(os.path.join(args.model, "metadata.json")) as f:
+        metadata = json.load(f)
+    lines = [
+        "## Multi30k validation BLEU against training time",
+        "",
+        f"`python benchmarks/bleu_curve.py --model {args.model} --source-file {args.source_file} "
+        f"--target-file {args.target_file} --write`: every kept checkpoint of the run (preset "
+        f"`{metadata.get('preset')}`), restored and decoded on the {len(pairs):,} validation pairs; greedy and the "
+        f"preset's beam search ({', '.join(f'{k} {beam[k]}' for k in ('num_beams', 'length_penalty') if k in beam)}). sacreBLEU "
+        f"`{signature}`; \"lc\" = case-insensitive (`-lc`).",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        "| minutes | step | greedy | beam | greedy (lc) | beam (lc) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {r['minutes']:.1f} | {r['step']:,} | {r['greedy']:.2f} | {r['beam']:.2f} | {r['greedy_lc']:.2f} | "
+              f"{r['beam_lc']:.2f} |" for r in rows]
+    print("\n".join(lines))
+    if args.write:
+        write_section("multi30k-bleu-curve", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
