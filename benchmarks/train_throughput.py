@@ -116,7 +116,8 @@ def keras_additive_variant(units, source, target):
 
 
 # --- ours ---------------------------------------------------------------------
-def kseq2seq_variant(units, source, target, bidirectional=False, input_feeding=True, policy="float32"):
+def kseq2seq_variant(units, source, target, bidirectional=False, input_feeding=True, policy="float32",
+                     jit_compile=False):
     """The training step `kseq2seq train` runs (`Trainer`, under the default strategy)."""
     keras.mixed_precision.set_global_policy(policy)
     try:
@@ -129,7 +130,7 @@ def kseq2seq_variant(units, source, target, bidirectional=False, input_feeding=T
             preprocessor = Seq2SeqPreprocessor(WordTokenizer(vocabulary), WordTokenizer(vocabulary))
             task = Translator(backbone, preprocessor)
             task.compile(keras.optimizers.Adam(1e-3, clipnorm=1.0))
-        trainer = Trainer(task, strategy)
+        trainer = Trainer(task, strategy, jit_compile=jit_compile)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     # The step function alone: data comes from a fixed batch, so only the training step is timed.
@@ -216,12 +217,19 @@ def main(argv=None):
          lambda *data: keras_additive_variant(units, *data), None, "float32"),
         ("kseq2seq: Bahdanau input feeding, uni-GRU encoder (the reference's shape)",
          lambda *data: kseq2seq_variant(units, *data), ours_flops, "float32"),
-        ("kseq2seq: same, mixed_bfloat16", lambda *data: kseq2seq_variant(units, *data, policy="mixed_bfloat16"), ours_flops,
+        ("kseq2seq: same, XLA (jit_compile=True)", lambda *data: kseq2seq_variant(units, *data, jit_compile=True),
+         ours_flops, "float32"),
+        ("kseq2seq: same, mixed_bfloat16", lambda *data: kseq2seq_variant(units, *data, policy="mixed_bfloat16"),
+         ours_flops, "bfloat16"),
+        ("kseq2seq: same, mixed_bfloat16, XLA",
+         lambda *data: kseq2seq_variant(units, *data, policy="mixed_bfloat16", jit_compile=True), ours_flops,
          "bfloat16"),
         ("kseq2seq: Bahdanau input feeding, bi-GRU encoder (preset default)",
          lambda *data: kseq2seq_variant(units, *data, bidirectional=True), model_flops(units, True), "float32"),
         ("kseq2seq: whole-sequence Luong decoder (input_feeding=False)",
          lambda *data: kseq2seq_variant(units, *data, input_feeding=False), None, "float32"),
+        ("kseq2seq: whole-sequence Luong decoder, XLA",
+         lambda *data: kseq2seq_variant(units, *data, input_feeding=False, jit_compile=True), None, "float32"),
     ]
     results = []
     for name, build, flops, dtype in variants:

@@ -91,6 +91,8 @@ def build_parser(argument_default=None):
     train.add_argument("--max-steps", type=int)
     train.add_argument("--drop-long", action="store_true",
                        help="leave out (and count) pairs longer than the preset's lengths instead of truncating")
+    train.add_argument("--jit-compile", action="store_true",
+                       help="compile each training step with XLA (one compilation per batch shape)")
     train.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
@@ -310,7 +312,7 @@ def _training_pairs(args):
 
 TRAIN_FIELDS = ("task", "preset", "dataset", "data", "validation_data", "source_file", "target_file", "tsv",
                 "validation_source_file", "validation_target_file", "output", "overwrite", "checkpoint_dir",
-                "checkpoint_every", "keep_checkpoints", "early_stopping", "max_steps", "drop_long", "mixed_precision", "epochs",
+                "checkpoint_every", "keep_checkpoints", "early_stopping", "max_steps", "drop_long", "jit_compile", "mixed_precision", "epochs",
                 "batch_size", "limit", "time_budget", "seed", "set")
 
 
@@ -368,7 +370,7 @@ def run_train(args, out):
         with open(os.path.join(checkpoint_dir, "config.yaml"), "w", encoding="utf-8") as f:
             yaml.safe_dump(resolved, f, sort_keys=False, allow_unicode=True)
     trainer = Trainer(task, strategy, checkpoint_dir=checkpoint_dir, checkpoint_every=args.checkpoint_every,
-                      max_to_keep=args.keep_checkpoints,
+                      max_to_keep=args.keep_checkpoints, jit_compile=args.jit_compile,
                       early_stopping_patience=args.early_stopping, log_dir=os.path.join(checkpoint_dir, "logs"))
     history = trainer.fit(
         pairs,
