@@ -61,13 +61,7 @@ class Tokenizer(keras.layers.Layer):
         if max_vocabulary_size is not None:
             check_positive_int("max_vocabulary_size", max_vocabulary_size, minimum=5)
         check_positive_int("min_count", min_count)
-        probe = cls(list(SPECIAL_TOKENS), lowercase=lowercase)
-        counts = collections.Counter()
-        for batch in _string_batches(texts):
-            for tokens in probe.split(probe.standardize(batch)).to_list():
-                counts.update(t.decode("utf-8") for t in tokens)
-        for token in SPECIAL_TOKENS:
-            counts.pop(token, None)
+        counts = _count_tokens(cls(list(SPECIAL_TOKENS), lowercase=lowercase), texts)
         ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
         if max_vocabulary_size is not None:
             ranked = ranked[: max_vocabulary_size - len(SPECIAL_TOKENS)]
@@ -187,13 +181,7 @@ class WordPieceTokenizer(Tokenizer):
 
         check_positive_int("max_vocabulary_size", max_vocabulary_size, minimum=5)
         check_positive_int("min_count", min_count)
-        words = WordTokenizer(list(SPECIAL_TOKENS), lowercase=lowercase)
-        counts = collections.Counter()
-        for batch in _string_batches(texts):
-            for tokens in words.split(words.standardize(batch)).to_list():
-                counts.update(t.decode("utf-8") for t in tokens)
-        for token in SPECIAL_TOKENS:
-            counts.pop(token, None)
+        counts = _count_tokens(WordTokenizer(list(SPECIAL_TOKENS), lowercase=lowercase), texts)
         vocabulary = learner.learn(sorted(counts.items()), max_vocabulary_size, list(SPECIAL_TOKENS),
                                    lower_thresh=min_count, joiner=cls.suffix_indicator)
         return cls(vocabulary, lowercase=lowercase, **kwargs)
@@ -216,6 +204,17 @@ def get_tokenizer_class(kind):
     if kind not in TOKENIZERS:
         raise ValueError(f"Expected tokenizer to be one of {sorted(TOKENIZERS)}. Received: tokenizer={kind!r}")
     return TOKENIZERS[kind]
+
+
+def _count_tokens(tokenizer, texts):
+    """Token -> count over a corpus, as `tokenizer` splits it (special tokens left out)."""
+    counts = collections.Counter()
+    for batch in _string_batches(texts):
+        for tokens in tokenizer.split(tokenizer.standardize(batch)).to_list():
+            counts.update(t.decode("utf-8") for t in tokens)
+    for token in SPECIAL_TOKENS:
+        counts.pop(token, None)
+    return counts
 
 
 def _string_batches(texts, batch_size=1024):

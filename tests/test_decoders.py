@@ -19,16 +19,21 @@ def encode(cell_type):
 @pytest.mark.parametrize("attention", ["bahdanau", "luong"])
 def test_teacher_forcing_equals_step_by_step(cell_type, attention):
     values, states, mask = encode(cell_type)
-    decoder = AttentionDecoder(9, 4, 12, cell_type=cell_type, attention=attention)
+    assert_steps_match_teacher_forcing(AttentionDecoder(9, 4, 12, cell_type=cell_type, attention=attention),
+                                       values, states, mask)
+
+
+def assert_steps_match_teacher_forcing(decoder, values, states, mask):
+    """Whole-sequence logits == the step function's, token by token; returns the logits."""
     logits = decoder(TGT, values, states, encoder_padding_mask=mask)
     assert logits.shape == (2, 4, 9)
-
     keys = decoder.attention.project_keys(values)
     state = decoder.initial_state(states, values)
     for t in range(TGT.shape[1]):
         step_logits, state, weights = decoder.step(TGT[:, t], state, values, keys, mask)
         np.testing.assert_allclose(step_logits.numpy(), logits.numpy()[:, t], atol=1e-5)
         assert np.all(weights.numpy()[~mask] == 0.0)
+    return logits
 
 
 def test_state_is_carried_and_decoder_is_causal():
@@ -101,14 +106,7 @@ def test_compiled_decoder_loop_matches_reference_formula(jit_compile):
 def test_luong_decoder_whole_sequence_equals_step_by_step(cell_type, attention):
     values, states, mask = encode(cell_type)
     decoder = LuongDecoder(9, 4, 12, cell_type=cell_type, attention=attention)
-    logits = decoder(TGT, values, states, encoder_padding_mask=mask)
-    assert logits.shape == (2, 4, 9)
-    keys = decoder.attention.project_keys(values)
-    state = decoder.initial_state(states, values)
-    for t in range(TGT.shape[1]):
-        step_logits, state, weights = decoder.step(TGT[:, t], state, values, keys, mask)
-        np.testing.assert_allclose(step_logits.numpy(), logits.numpy()[:, t], atol=1e-5)
-        assert np.all(weights.numpy()[~mask] == 0.0)
+    logits = assert_steps_match_teacher_forcing(decoder, values, states, mask)
     # causal: changing token 2 leaves steps 0-1 alone and changes step 3
     changed = TGT.copy()
     changed[:, 2] = 3

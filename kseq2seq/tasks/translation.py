@@ -84,33 +84,13 @@ PRESETS = {
         "num_beams": 4,
         "length_penalty": 0.6,
     },
-    "multi30k_luong_wordpiece": {
-        "description": "The multi30k_gru_wordpiece setup with a whole-sequence decoder: Luong attention after "
-                       "the GRU, no input feeding; faster to train.",
-        "tokenizer": "wordpiece",
-        "lowercase": False,
-        "max_vocabulary_size": 8000,
-        "min_count": 1,
-        "embedding_dim": 256,
-        "units": 512,
-        "cell_type": "gru",
-        "bidirectional": True,
-        "num_encoder_layers": 1,
-        "attention": "luong",
-        "input_feeding": False,
-        "dropout": 0.3,
-        "source_length": 64,
-        "target_length": 64,
-        "max_length": 64,
-        "learning_rate": 2e-3,
-        "clipnorm": 1.0,
-        "batch_size": 64,
-        "bucket_boundaries": [10, 13, 16, 20, 25, 32, 40],
-        "epochs": 30,
-        "sampler": "beam",
-        "num_beams": 4,
-        "length_penalty": 0.6,
-    },
+}
+PRESETS["multi30k_luong_wordpiece"] = {
+    **PRESETS["multi30k_gru_wordpiece"],
+    "description": "The multi30k_gru_wordpiece setup with a whole-sequence decoder: Luong attention after "
+                   "the GRU, no input feeding; faster to train.",
+    "attention": "luong",
+    "input_feeding": False,
 }
 
 
