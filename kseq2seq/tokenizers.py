@@ -192,10 +192,24 @@ class WordPieceTokenizer(Tokenizer):
         return self._pieces.tokenizer.tokenize(words).merge_dims(1, 2)
 
     def detokenize(self, token_ids, extra_tokens=None):
-        joined = super().detokenize(token_ids, extra_tokens)
-        joined = tf.strings.regex_replace(joined, " " + self.suffix_indicator, "")
-        return tf.strings.regex_replace(joined, "^" + self.suffix_indicator, "")
+        """Ids -> text: `##` pieces glued to their word, then the spaces that splitting
+        punctuation added are removed where text rarely has them: inside hyphenated
+        words (`T - Shirt` -> `T-Shirt`), before `. , ! ? ; : )` and after `(`."""
+        text = super().detokenize(token_ids, extra_tokens)
+        for pattern, rewrite in _DETOKENIZE_RULES:
+            text = tf.strings.regex_replace(text, pattern, rewrite)
+        return text
 
+
+_DETOKENIZE_RULES = (
+    (" ##", ""),
+    ("^##", ""),
+    # Twice: "a - b - c" overlaps itself, and RE2 has no lookahead.
+    (r"([\pL\pN]) - ([\pL\pN])", r"\1-\2"),
+    (r"([\pL\pN]) - ([\pL\pN])", r"\1-\2"),
+    (r" ([.,!?;:)])", r"\1"),
+    (r"\( ", "("),
+)
 
 TOKENIZERS = {"char": CharacterTokenizer, "word": WordTokenizer, "wordpiece": WordPieceTokenizer}
 

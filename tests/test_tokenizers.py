@@ -95,3 +95,11 @@ def test_wordpiece_serialization_gives_the_same_ids():
     assert type(clone) is WordPieceTokenizer and clone.vocabulary == tok.vocabulary and clone.lowercase
     assert clone.tokenize(["The PLAYERS"]).to_list() == tok.tokenize(["the players"]).to_list()
     assert get_tokenizer_class("wordpiece") is WordPieceTokenizer
+
+
+def test_wordpiece_detokenizing_restores_hyphens_and_punctuation_spacing():
+    texts = ["Ein Mann im T-Shirt (rot) läuft, schnell: a-b-c!", "Zwei Mädchen laufen."]
+    tok = WordPieceTokenizer.from_texts(texts + ["zwei - drei"], max_vocabulary_size=60)
+    assert [t.decode() for t in tok.detokenize(tok.tokenize(texts).to_tensor()).numpy()] == texts
+    # The split loses whether a hyphen had spaces; between words it is restored as the in-word hyphen.
+    assert tok.detokenize(tok.tokenize(["zwei - drei"]).to_tensor()).numpy()[0].decode() == "zwei-drei"
