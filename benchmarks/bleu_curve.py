@@ -50,17 +50,17 @@ def main(argv=None):
     pairs = text_files.load_text_pairs(args.source_file, args.target_file)
     sources, references = [s for s, _ in pairs], [t for _, t in pairs]
     beam = task.generation_options()
-    rows = []
+    rows, signature = [], None
     for step, prefix, minutes in checkpoints(folder):
         tf.train.Checkpoint(model=task).restore(prefix).expect_partial()
         row = {"step": step, "minutes": minutes}
         for name, options in (("greedy", {"sampler": "greedy"}), ("beam", beam)):
             hypotheses = task.generate(sources, batch_size=args.batch_size, **options)
-            row[name] = corpus_bleu(hypotheses, references).score
+            cased = corpus_bleu(hypotheses, references)
+            row[name], signature = cased.score, cased.signature
             row[name + "_lc"] = corpus_bleu(hypotheses, references, lowercase=True).score
         rows.append(row)
         print(json.dumps(row), flush=True)
-    signature = corpus_bleu(["a"], ["a"]).signature
     with open(os.path.join(args.model, "metadata.json")) as f:
         metadata = json.load(f)
     lines = [

@@ -142,8 +142,7 @@ class WordTokenizer(Tokenizer):
     separator = " "
 
     def split(self, texts):
-        spaced = tf.strings.regex_replace(texts, r"(\pP)", r" \1 ")
-        return tf.strings.split(spaced)
+        return _split_words(texts)
 
 
 @keras.saving.register_keras_serializable(package="kseq2seq")
@@ -187,9 +186,7 @@ class WordPieceTokenizer(Tokenizer):
         return cls(vocabulary, lowercase=lowercase, **kwargs)
 
     def split(self, texts):
-        spaced = tf.strings.regex_replace(texts, r"(\pP)", r" \1 ")
-        words = tf.strings.split(spaced)
-        return self._pieces.tokenizer.tokenize(words).merge_dims(1, 2)
+        return self._pieces.tokenizer.tokenize(_split_words(texts)).merge_dims(1, 2)
 
     def detokenize(self, token_ids, extra_tokens=None):
         """Ids -> text: `##` pieces glued to their word, then the spaces that splitting
@@ -218,6 +215,11 @@ def get_tokenizer_class(kind):
     if kind not in TOKENIZERS:
         raise ValueError(f"Expected tokenizer to be one of {sorted(TOKENIZERS)}. Received: tokenizer={kind!r}")
     return TOKENIZERS[kind]
+
+
+def _split_words(texts):
+    """Whitespace words with each punctuation character a word of its own."""
+    return tf.strings.split(tf.strings.regex_replace(texts, r"(\pP)", r" \1 "))
 
 
 def _count_tokens(tokenizer, texts):
