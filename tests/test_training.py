@@ -84,13 +84,19 @@ def _model_weights(folder):
     return cli.load_model(str(folder)).get_weights()
 
 
+def _latest_step(folder):
+    latest = tf.train.latest_checkpoint(str(folder)) if os.path.isdir(folder) else None
+    return None if latest is None else int(latest.rsplit("-", 1)[1])
+
+
 def test_resume_after_sigkill_mid_epoch_reaches_the_uninterrupted_weights(tmp_path):
     assert cli.main(_train_command(tmp_path / "reference", tmp_path / "reference.ckpt"), out=open(os.devnull, "w")) == 0
     command = [sys.executable, "-m", "kseq2seq.cli"] + _train_command(tmp_path / "model", tmp_path / "model.ckpt")
     process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    # 32 steps per epoch; kill once a mid-epoch checkpoint (step 8 to 24) exists.
-    while not any(os.path.exists(tmp_path / "model.ckpt" / f"ckpt-{s}.index") for s in (8, 12, 16, 20, 24)):
+    # 32 steps per epoch; kill once a mid-epoch checkpoint (step 8 to 24) is the latest one. Polling the
+    # checkpoint state, not the files: the state file is updated after a checkpoint's files are written.
+    while (_latest_step(tmp_path / "model.ckpt") or 0) < 8:
         assert process.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
