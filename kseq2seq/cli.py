@@ -88,6 +88,11 @@ def build_parser(argument_default=None):
     train.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
     train.add_argument("--keep-checkpoints", type=int, **default(3), help="checkpoints kept (the newest)")
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="epochs without a better validation loss")
+    train.add_argument("--lr-decay-factor", type=float, metavar="FACTOR",
+                       help="multiply the learning rate by FACTOR after epochs without a better validation loss "
+                            "(default: the preset's lr_decay_factor, else none)")
+    train.add_argument("--lr-decay-patience", type=int, metavar="EPOCHS",
+                       help="epochs without a better validation loss before each decay (default: the preset's, else 1)")
     train.add_argument("--max-steps", type=int)
     train.add_argument("--drop-long", action="store_true",
                        help="leave out (and count) pairs longer than the preset's lengths instead of truncating")
@@ -215,8 +220,8 @@ def _training_pairs(args):
 
 TRAIN_FIELDS = ("task", "preset", "dataset", "data", "validation_data", "source_file", "target_file", "tsv",
                 "validation_source_file", "validation_target_file", "output", "overwrite", "checkpoint_dir",
-                "checkpoint_every", "keep_checkpoints", "early_stopping", "max_steps", "drop_long", "jit_compile", "mixed_precision", "epochs",
-                "batch_size", "limit", "time_budget", "seed", "set")
+                "checkpoint_every", "keep_checkpoints", "early_stopping", "lr_decay_factor", "lr_decay_patience",
+                "max_steps", "drop_long", "jit_compile", "mixed_precision", "epochs", "batch_size", "limit", "time_budget", "seed", "set")
 
 
 def apply_train_config(args, argv):
@@ -274,7 +279,9 @@ def run_train(args, out):
             yaml.safe_dump(resolved, f, sort_keys=False, allow_unicode=True)
     trainer = Trainer(task, strategy, checkpoint_dir=checkpoint_dir, checkpoint_every=args.checkpoint_every,
                       max_to_keep=args.keep_checkpoints, jit_compile=args.jit_compile,
-                      early_stopping_patience=args.early_stopping, log_dir=os.path.join(checkpoint_dir, "logs"))
+                      early_stopping_patience=args.early_stopping, log_dir=os.path.join(checkpoint_dir, "logs"),
+                      lr_decay_factor=_first_given(args.lr_decay_factor, config.get("lr_decay_factor")),
+                      lr_decay_patience=_first_given(args.lr_decay_patience, config.get("lr_decay_patience"), 1))
     history = trainer.fit(
         pairs,
         validation,
@@ -294,6 +301,10 @@ def run_train(args, out):
     path = save_model(task, args.output, metadata, overwrite=args.overwrite)
     print(f"Saved to {path} (resolved config: {os.path.join(checkpoint_dir, 'config.yaml')})", file=out)
     return 0
+
+
+def _first_given(*values):
+    return next((value for value in values if value is not None), None)
 
 
 def run_generate(args, out):

@@ -24,6 +24,10 @@
   A non-finite loss stops training and restores the last good checkpoint;
   `early_stopping_patience` stops on validation loss; the best weights by
   validation loss are restored at the end of `fit`.
+- Learning-rate decay on a plateau (`lr_decay_factor`): like Keras'
+  `ReduceLROnPlateau`, the rate is multiplied by the factor after
+  `lr_decay_patience` epochs without a better validation loss; the rate is an
+  optimizer variable, so checkpoints keep it.
 - TensorBoard scalars (`log_dir`): loss, token accuracy, learning rate, target tokens/s.
 """
 
@@ -127,10 +131,14 @@ class Trainer:
         early_stopping_patience: epochs without a better validation loss before stopping.
         log_dir: TensorBoard logs.
         jit_compile: compile each replica's forward and backward pass with XLA.
+        lr_decay_factor: multiply the learning rate by this (in (0, 1)) after
+            `lr_decay_patience` epochs without a better validation loss.
+        lr_decay_patience: epochs without improvement before each decay.
     """
 
     def __init__(self, task, strategy=None, checkpoint_dir=None, checkpoint_every=None, max_to_keep=3,
-                 early_stopping_patience=None, log_dir=None, jit_compile=False):
+                 early_stopping_patience=None, log_dir=None, jit_compile=False, lr_decay_factor=None,
+                 lr_decay_patience=1):
         self.task = task
         self.strategy = strategy or tf.distribute.get_strategy()
         self.checkpoint_dir = checkpoint_dir
@@ -138,6 +146,10 @@ class Trainer:
             "checkpoint_every", checkpoint_every)
         self.early_stopping_patience = None if early_stopping_patience is None else check_positive_int(
             "early_stopping_patience", early_stopping_patience)
+        if lr_decay_factor is not None and (isinstance(lr_decay_factor, bool) or not 0 < lr_decay_factor < 1):
+            raise ValueError(f"Expected lr_decay_factor in (0, 1). Received: lr_decay_factor={lr_decay_factor!r}")
+        self.lr_decay_factor = lr_decay_factor
+        self.lr_decay_patience = check_positive_int("lr_decay_patience", lr_decay_patience)
         self.log_dir = log_dir
         self.chief = is_chief(self.strategy)
         with self.strategy.scope():
@@ -277,7 +289,7 @@ class Trainer:
         train_step = self._train_step = self._train_step or self._step_function(training=True)
         writer = tf.summary.create_file_writer(self.log_dir) if self.log_dir and self.chief else None
         start, stopped = time.monotonic(), "epochs"
-        best_loss, best_weights, bad_epochs = math.inf, None, 0
+        best_loss, best_weights, bad_epochs, since_decay = math.inf, None, 0, 0
         while int(self.epoch.numpy()) < epochs and stopped == "epochs":
             epoch = int(self.epoch.numpy())
             done = int(self.step.numpy()) - epoch * steps_per_epoch
@@ -316,9 +328,12 @@ class Trainer:
                 history["val_loss"].append(val_loss)
                 history["val_accuracy"].append(val_accuracy)
                 if val_loss < best_loss:
-                    best_loss, best_weights, bad_epochs = val_loss, self.task.get_weights(), 0
+                    best_loss, best_weights, bad_epochs, since_decay = val_loss, self.task.get_weights(), 0, 0
                 else:
-                    bad_epochs += 1
+                    bad_epochs, since_decay = bad_epochs + 1, since_decay + 1
+                if self.lr_decay_factor and since_decay >= self.lr_decay_patience:
+                    self._decay_learning_rate()
+                    since_decay = 0
                 if self.early_stopping_patience and bad_epochs >= self.early_stopping_patience:
                     stopped = "early stopping"
             if not self._save():
@@ -348,6 +363,13 @@ class Trainer:
         tokens = tf.reduce_sum(mask)
         correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32) * mask)
         return tf.reduce_sum(per_token * mask) / tf.maximum(tokens, 1.0), correct, tokens
+
+    def _decay_learning_rate(self):
+        optimizer = self.task.optimizer
+        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        optimizer.learning_rate = rate * self.lr_decay_factor
+        logger.info("No better validation loss for %d epoch(s): learning rate %.3g -> %.3g.",
+                    self.lr_decay_patience, rate, rate * self.lr_decay_factor)
 
     def _log(self, writer, loss, accuracy, tokens_per_second):
         step = int(self.step.numpy())

@@ -155,6 +155,33 @@ def test_early_stopping_restores_the_best_weights(tiny_dates, monkeypatch, tmp_p
         np.testing.assert_array_equal(restored, best)
 
 
+def test_learning_rate_decays_after_epochs_without_a_better_validation_loss(tiny_dates, monkeypatch, tmp_path):
+    task, strategy = _trainer(tiny_dates, learning_rate=2e-3)
+    trainer = Trainer(task, strategy, checkpoint_dir=str(tmp_path), lr_decay_factor=0.5, lr_decay_patience=1)
+    val_losses, rates = iter([1.0, 0.5, 0.7, 0.9, 0.4, 0.6]), []
+
+    def evaluate(*args):
+        rates.append(float(task.optimizer.learning_rate.numpy()))
+        return next(val_losses), 0.0
+
+    monkeypatch.setattr(trainer, "evaluate_ids", evaluate)
+    trainer.fit(tiny_dates, tiny_dates[:8], epochs=6, batch_size=16)
+    # The rate each epoch trained with: halved after each epoch that did not beat the best (0.5, then 0.4).
+    np.testing.assert_allclose(rates, [2e-3, 2e-3, 2e-3, 1e-3, 5e-4, 5e-4], rtol=1e-6)
+    np.testing.assert_allclose(float(task.optimizer.learning_rate.numpy()), 2.5e-4, rtol=1e-6)
+    # The decayed rate is in the checkpoint, so a resumed run goes on with it.
+    restored, strategy = _trainer(tiny_dates, learning_rate=2e-3)
+    Trainer(restored, strategy, checkpoint_dir=str(tmp_path))._resume()
+    np.testing.assert_allclose(float(restored.optimizer.learning_rate.numpy()), 2.5e-4, rtol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [1.0, 0.0, True])
+def test_lr_decay_factor_outside_zero_one_is_rejected(tiny_dates, factor):
+    task, strategy = _trainer(tiny_dates)
+    with pytest.raises(ValueError, match=r"lr_decay_factor in \(0, 1\)"):
+        Trainer(task, strategy, lr_decay_factor=factor)
+
+
 def test_non_finite_weights_stop_training_at_the_last_good_checkpoint(tiny_dates, tmp_path):
     task, strategy = _trainer(tiny_dates, learning_rate=1e38, clipnorm=None)
     trainer = Trainer(task, strategy, checkpoint_dir=str(tmp_path), checkpoint_every=1)
