@@ -20,6 +20,25 @@ def timed(fn, repeats):
     return statistics.median(times)
 
 
+def matmul_gflops(dtype, n=2048, repeats=10):
+    """Measured matrix-multiply rate (n x n by n x n) in GFLOP/s: the compute ceiling."""
+    import tensorflow as tf
+
+    a = tf.random.normal([n, n], dtype=tf.float32)
+    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+    matmul = tf.function(lambda: tf.matmul(a, b))
+    return 2 * n**3 / timed(lambda: matmul().numpy(), repeats) / 1e9
+
+
+def memory_gbytes_per_second(mib=1024, repeats=10):
+    """Measured read bandwidth (a sum over a float32 array far larger than the caches) in GB/s."""
+    import tensorflow as tf
+
+    x = tf.random.uniform([mib * 2**18])
+    total = tf.function(lambda: tf.reduce_sum(x))
+    return mib * 2**20 / timed(lambda: total().numpy(), repeats) / 1e9
+
+
 def machine():
     import keras
     import tensorflow as tf

@@ -3,7 +3,13 @@
     python benchmarks/decoding.py [--units 1024] [--write]
 
 An untrained model decodes a fixed number of steps (the end token is
-disabled), so every configuration does the same work. `--write` replaces the
+disabled), so every configuration does the same work. Two Python-loop
+baselines: ours (keys `W₁h` projected once per source) and the tutorial style
+(keys re-projected at every step, as the classic TensorFlow tutorial's
+`evaluate` loop does). The same run measures the machine's matmul rate and
+memory bandwidth, and from the model's weights gives the most sentences/s a
+step-by-step decoder can reach: at batch 1 every weight is read from memory at
+every step, at large batches the matmuls bound it. `--write` replaces the
 decoding section of docs/benchmarks.md.
 """
 
@@ -15,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, timed, write_section  # noqa: E402
+from common import machine, matmul_gflops, memory_gbytes_per_second, timed, write_section  # noqa: E402
 
 from kseq2seq import decoding  # noqa: E402
 from kseq2seq.models import Seq2SeqBackbone  # noqa: E402
@@ -36,11 +42,13 @@ def make_functions(backbone, max_length, num_beams):
         return decoding.decode(step_fn, state, tf.shape(ids)[0], 2, NO_END, max_length,
                                sampler=sampler, num_beams=num_beams).token_ids
 
-    def python_loop(ids):
+    def python_loop(ids, keys_every_step=False):
         memory, state = backbone.encode(ids)
         tokens = tf.fill([ids.shape[0]], 2)
         outputs = []
         for _ in range(max_length):
+            if keys_every_step:
+                memory = {**memory, "keys": backbone.decoder.attention.project_keys(memory["values"])}
             logits, state, _ = backbone.step(tokens, state, memory)
             tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
             outputs.append(tokens)
@@ -48,6 +56,8 @@ def make_functions(backbone, max_length, num_beams):
 
     return {
         "greedy, Python loop of eager steps": python_loop,
+        "greedy, Python loop of eager steps, keys every step (tutorial style)":
+            lambda ids: python_loop(ids, keys_every_step=True),
         "greedy, tf.function while_loop": tf.function(lambda ids: run(ids, "greedy")),
         "greedy, tf.function + XLA": tf.function(lambda ids: run(ids, "greedy"), jit_compile=True),
         f"beam {num_beams}, tf.function while_loop": tf.function(lambda ids: run(ids, "beam")),
@@ -84,8 +94,8 @@ def main(argv=None):
     def ratio(a, b, batch):
         return results[(a, batch)] / results[(b, batch)]
 
-    loop, graph, xla = list(functions)[:3]
-    beam_xla = list(functions)[4]
+    loop, tutorial, graph, xla = list(functions)[:4]
+    beam_xla = list(functions)[5]
     lines = [
         f"## Decoding speed, units {args.units}",
         "",
@@ -103,11 +113,46 @@ def main(argv=None):
     lines += ["", "Ratios (in-graph vs the Python loop; beam cost vs greedy, both XLA):", ""]
     for batch in args.batch_sizes:
         lines.append(
-            f"- batch {batch}: while_loop {ratio(graph, loop, batch):.1f}x, XLA {ratio(xla, loop, batch):.1f}x the Python loop; "
+            f"- batch {batch}: while_loop {ratio(graph, loop, batch):.1f}x, XLA {ratio(xla, loop, batch):.1f}x our Python loop "
+            f"({ratio(graph, tutorial, batch):.1f}x, {ratio(xla, tutorial, batch):.1f}x the tutorial-style loop); "
             f"beam {args.num_beams} costs {ratio(xla, beam_xla, batch):.1f}x greedy per output token"
         )
+    limits = bounds(backbone, args, {b: max(results[(graph, b)], results[(xla, b)]) / args.max_length
+                                     for b in args.batch_sizes})
+    print("\n".join(limits))
+    lines += ["", *limits]
     if args.write:
         write_section(f"decoding-units-{args.units}", "\n".join(lines))
+
+
+def weight_count(layers):
+    return sum(int(np.prod(w.shape)) for layer in layers for w in layer.weights)
+
+
+def bounds(backbone, args, best_sentences_per_second):
+    """The most sentences/s a step-by-step decoder of this model can reach here, from measured rates."""
+    decoder = backbone.decoder
+    attention = decoder.attention
+    step = weight_count([decoder.cell, attention.query_projection, attention.score_projection,
+                         decoder.output_projection])
+    encoder = sum(int(np.prod(w.shape)) for w in backbone.encoder.weights if "embedding" not in w.path)
+    keys = weight_count([attention.key_projection])
+    # Per sentence: every decoder weight at every output step, every encoder weight at every source step.
+    weights_read = args.max_length * step + args.source_length * encoder + keys
+    flops = 2 * weights_read
+    bandwidth, gflops = memory_gbytes_per_second(), matmul_gflops(tf.float32)
+    lines = [
+        f"Bounds, measured in the same run: memory bandwidth {bandwidth:.1f} GB/s, fp32 matmul {gflops:.0f} GFLOP/s. "
+        f"A sentence reads {4 * weights_read / 1e6:,.0f} MB of weights step by step ({4 * step / 1e6:.1f} MB per "
+        f"decoder step) and needs {flops / 1e9:.2f} GFLOP of matmuls.",
+        "",
+    ]
+    for batch, achieved in best_sentences_per_second.items():
+        bound = min(batch * bandwidth * 1e9 / (4 * weights_read), gflops * 1e9 / flops)
+        kind = "memory" if batch * bandwidth * 1e9 / (4 * weights_read) < gflops * 1e9 / flops else "matmul"
+        lines.append(f"- batch {batch}: at most {bound:,.1f} sentences/s ({kind}-bound); "
+                     f"the best in-graph figure above, {achieved:,.1f}, is {achieved / bound:.0%} of it")
+    return lines
 
 
 if __name__ == "__main__":

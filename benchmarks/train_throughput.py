@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, timed, write_section  # noqa: E402
+from common import machine, matmul_gflops, timed, write_section  # noqa: E402
 
 from kseq2seq.models import Seq2SeqBackbone  # noqa: E402
 from kseq2seq.preprocessors import Seq2SeqPreprocessor  # noqa: E402
@@ -170,13 +170,6 @@ def _rss_mib():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-def matmul_gflops(dtype, n=2048, repeats=10):
-    a = tf.random.normal([n, n], dtype=tf.float32)
-    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
-    matmul = tf.function(lambda: tf.matmul(a, b))
-    return 2 * n**3 / timed(lambda: matmul().numpy(), repeats) / 1e9
 
 
 def model_flops(units, bidirectional=False, output_from_context=True):
