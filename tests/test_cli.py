@@ -129,7 +129,8 @@ def test_time_budget_stops_training_and_saves_the_best_model_by_validation_loss(
     code, output = run(["train", "--preset", "bahdanau_gru_small", "--source-file", src, "--target-file", tgt,
                         "--validation-source-file", val_src, "--validation-target-file", val_tgt,
                         "--output", model_dir, "--epochs", "1000", "--batch-size", "16", "--time-budget", "0.25",
-                        "--set", "units=8", "--set", "embedding_dim=4", "--set", "learning_rate=0.01"])
+                        "--set", "units=8", "--set", "embedding_dim=4", "--set", "learning_rate=0.01",
+                        "--lr-decay-factor", "0.5"])
     assert code == 0 and "stopped by time budget" in output
     with open(os.path.join(model_dir, "metadata.json")) as f:
         history = json.load(f)["history"]
@@ -139,6 +140,10 @@ def test_time_budget_stops_training_and_saves_the_best_model_by_validation_loss(
     model = cli.load_model(model_dir)
     saved_loss, _ = Trainer(model).evaluate_ids(model.tokenize_dataset(validation), batch_size=16)
     assert saved_loss == pytest.approx(min(val_losses), rel=1e-5)
+    # --lr-decay-factor: the rate was halved once per epoch that did not beat the best validation loss.
+    not_better = sum(loss >= min(val_losses[:i]) for i, loss in enumerate(val_losses) if i)
+    assert not_better >= 1
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.01 * 0.5**not_better, rel=1e-6)
 
 
 def test_misaligned_files_are_a_clear_error(tmp_path, capsys):
