@@ -27,39 +27,20 @@ def masked_softmax(scores, mask):
 
 
 class _Attention(keras.layers.Layer):
-    """Shared call: score, masked softmax, weighted sum; subclasses define the score.
-
-    The score is split in two so that a decoder can fuse the query's projection
-    with its own matmuls: `score(q, keys) == score_projected(project_query(q), keys)`,
-    and `query_weights()` names the projection's `(kernel, bias)` (None: the query is used as is).
-    """
+    """Shared call: score, masked softmax, weighted sum; subclasses define the score."""
 
     def project_keys(self, values):
         raise NotImplementedError
 
-    def project_query(self, query):
-        return query
-
-    def query_weights(self):
-        return None
-
-    def score_projected(self, projected_query, keys):
-        """projected query `[batch, d]` or `[batch, steps, d]`, keys `[batch, source, d]` -> `[batch, steps, source]`."""
-        raise NotImplementedError
-
     def score(self, query, keys):
         """query `[batch, dq]` or `[batch, steps, dq]`, keys `[batch, source, dk]` -> `[batch, steps, source]`."""
-        return self.score_projected(self.project_query(query), keys)
+        raise NotImplementedError
 
     def call(self, query, values, keys=None, encoder_padding_mask=None):
+        single_step = len(query.shape) == 2
         if keys is None:
             keys = self.project_keys(values)
-        return self.attend(self.project_query(query), values, keys, encoder_padding_mask)
-
-    def attend(self, projected_query, values, keys, encoder_padding_mask=None):
-        """`call` for a query already passed through `project_query`."""
-        single_step = len(projected_query.shape) == 2
-        weights = masked_softmax(self.score_projected(projected_query, keys), encoder_padding_mask)
+        weights = masked_softmax(self.score(query, keys), encoder_padding_mask)
         context = ops.matmul(weights, values)
         if single_step:
             return ops.squeeze(context, axis=1), ops.squeeze(weights, axis=1)
@@ -98,16 +79,10 @@ class BahdanauAttention(_Attention):
     def project_keys(self, values):
         return self.key_projection(values)
 
-    def project_query(self, query):
-        return self.query_projection(query)
-
-    def query_weights(self):
-        return self.query_projection.kernel, self.query_projection.bias
-
-    def score_projected(self, projected_query, keys):
+    def score(self, query, keys):
         # Dense layers only ever see 2-D/3-D inputs, and v is applied as a product and a sum: Keras' Dense
         # on a 4-D tensor is a tensordot whose gradient inside the decoder's while loop XLA cannot compile.
-        projected = _with_steps_axis(projected_query)
+        projected = _with_steps_axis(self.query_projection(query))
         hidden = ops.tanh(ops.expand_dims(keys, 1) + ops.expand_dims(projected, 2))  # [batch, steps, source, units]
         v = ops.cast(self.score_projection.kernel[:, 0], hidden.dtype)
         return ops.sum(hidden * v, axis=-1)
@@ -144,8 +119,8 @@ class LuongAttention(_Attention):
     def project_keys(self, values):
         return values if self.key_projection is None else self.key_projection(values)
 
-    def score_projected(self, projected_query, keys):
-        return ops.matmul(_with_steps_axis(projected_query), ops.transpose(keys, (0, 2, 1)))
+    def score(self, query, keys):
+        return ops.matmul(_with_steps_axis(query), ops.transpose(keys, (0, 2, 1)))
 
     def get_config(self):
         return {**super().get_config(), "score_mode": self.score_mode}

@@ -13,10 +13,10 @@ final state only initialises it (through a tanh bridge, as in Bahdanau et al.).
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from kseq2seq.layers.attention import make_attention
-from kseq2seq.layers.fused_loop import teacher_forcing_features
 from kseq2seq.utils import check_fraction, check_one_of, check_positive_int
 
 CELLS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
@@ -101,10 +101,16 @@ class AttentionDecoder(keras.layers.Layer):
         embedded = self.dropout_layer(self.embedding(token_ids), training=training)
 
         regularize = bool(self.attention_regularization)
-        state = self.initial_state(encoder_states, values)
-        # The time loop is a tf.while_loop (compiled into the graph, XLA-able) computing what
-        # `_recurrence` computes step by step; the vocabulary projection then runs once over all steps.
-        features = teacher_forcing_features(self, embedded, state, values, keys, encoder_padding_mask, regularize)
+
+        def body(state, x_t):
+            output, state, weights = self._recurrence(x_t, state, values, keys, encoder_padding_mask, training)
+            features = ops.concatenate([output, state["context"]], axis=-1)
+            return state, (features, weights) if regularize else features
+
+        # The time loop is a tf.while_loop (compiled into the graph, XLA-able);
+        # the vocabulary projection then runs once over all steps.
+        dtypes = (embedded.dtype, embedded.dtype) if regularize else None
+        features = _scan_outputs(body, self.initial_state(encoder_states, values), embedded, dtypes)
         if regularize:
             features, weights = features
             self.add_loss(self.attention_regularization * doubly_stochastic_penalty(weights, token_ids))
@@ -141,3 +147,31 @@ def doubly_stochastic_penalty(weights, token_ids):
     mask = ops.cast(ops.not_equal(token_ids, 0), weights.dtype)
     totals = ops.sum(weights * ops.expand_dims(mask, -1), axis=1)  # [batch, source]
     return ops.mean(ops.square(1.0 - totals))
+
+
+def _scan_outputs(fn, state, xs, dtypes=None):
+    """Runs `state, ys = fn(state, x_t)` over axis 1 of `xs`; returns the ys stacked on axis 1.
+
+    `ys` may be a nested structure of `[batch, ...]` tensors, described by
+    `dtypes` (the same structure of dtypes; default: one tensor of `xs.dtype`).
+    Unlike `tf.scan`/`keras.ops.scan`, only the outputs are stacked, not every
+    intermediate state.
+    """
+    dtypes = xs.dtype if dtypes is None else dtypes
+    xs_time_major = tf.transpose(xs, (1, 0, 2))
+    steps = tf.shape(xs_time_major)[0]
+    arrays = [tf.TensorArray(dtype, size=steps) for dtype in tf.nest.flatten(dtypes)]
+
+    def body(t, state, arrays):
+        state, ys = fn(state, xs_time_major[t])
+        return t + 1, state, [a.write(t, y) for a, y in zip(arrays, tf.nest.flatten(ys))]
+
+    _, _, arrays = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), state, arrays), maximum_iterations=steps
+    )
+    return tf.nest.pack_sequence_as(dtypes, [_batch_major(a.stack()) for a in arrays])
+
+
+def _batch_major(stacked):
+    rank = len(stacked.shape)
+    return tf.transpose(stacked, [1, 0] + list(range(2, rank)))

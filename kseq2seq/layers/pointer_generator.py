@@ -20,8 +20,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kseq2seq.layers.decoders import AttentionDecoder
-from kseq2seq.layers.scan import scan_outputs
+from kseq2seq.layers.decoders import AttentionDecoder, _scan_outputs
 from kseq2seq.utils import UNK_ID, check_fraction
 
 _TINY = 1e-10  # keeps log() finite for words with no probability mass
@@ -89,7 +88,7 @@ class PointerGeneratorDecoder(AttentionDecoder):
             return state, (ops.concatenate([output, state["context"]], axis=-1), weights, overlap)
 
         dtype = self.compute_dtype
-        features, weights, overlap = scan_outputs(
+        features, weights, overlap = _scan_outputs(
             body, self.initial_state(encoder_states, values), embedded, (dtype, dtype, dtype)
         )
         if self.coverage and self.coverage_loss_weight:
