@@ -29,6 +29,8 @@ PRESETS = {
         "batch_size": 64,
         "bucket_boundaries": None,
         "epochs": 8,
+        "lr_decay_factor": None,
+        "lr_decay_patience": 1,
         "sampler": "greedy",
     },
     "bahdanau_lstm_base": {
@@ -53,6 +55,8 @@ PRESETS = {
         "batch_size": 64,
         "bucket_boundaries": [8, 12, 16, 20, 25, 30, 40],
         "epochs": 10,
+        "lr_decay_factor": None,
+        "lr_decay_patience": 1,
         "sampler": "beam",
         "num_beams": 4,
         "length_penalty": 0.6,
