@@ -139,7 +139,7 @@ def bounds(backbone, args, best_sentences_per_second):
     attention = decoder.attention
     step = weight_count([decoder.cell, attention.query_projection, attention.score_projection,
                          decoder.output_projection])
-    encoder = sum(int(np.prod(w.shape)) for w in backbone.encoder.weights if "embedding" not in w.path)
+    encoder = weight_count([backbone.encoder]) - weight_count([backbone.encoder.embedding])
     keys = weight_count([attention.key_projection])
     # Per sentence: every decoder weight at every output step, every encoder weight at every source step.
     weights_read = args.max_length * step + args.source_length * encoder + keys
@@ -152,8 +152,9 @@ def bounds(backbone, args, best_sentences_per_second):
         "",
     ]
     for batch, achieved in best_sentences_per_second.items():
-        bound = min(batch * bandwidth * 1e9 / (4 * weights_read), gflops * 1e9 / flops)
-        kind = "memory" if batch * bandwidth * 1e9 / (4 * weights_read) < gflops * 1e9 / flops else "matmul"
+        limit = {"memory": batch * bandwidth * 1e9 / (4 * weights_read), "matmul": gflops * 1e9 / flops}
+        kind = min(limit, key=limit.get)
+        bound = limit[kind]
         lines.append(f"- batch {batch}: at most {bound:,.1f} sentences/s ({kind}-bound{CACHE_NOTE[kind]}); "
                      f"the best in-graph figure above, {achieved:,.1f}, is {achieved / bound:.0%} of it")
     return lines

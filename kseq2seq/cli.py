@@ -221,7 +221,8 @@ def _training_pairs(args):
 TRAIN_FIELDS = ("task", "preset", "dataset", "data", "validation_data", "source_file", "target_file", "tsv",
                 "validation_source_file", "validation_target_file", "output", "overwrite", "checkpoint_dir",
                 "checkpoint_every", "keep_checkpoints", "early_stopping", "lr_decay_factor", "lr_decay_patience",
-                "max_steps", "drop_long", "jit_compile", "mixed_precision", "epochs", "batch_size", "limit", "time_budget", "seed", "set")
+                "max_steps", "drop_long", "jit_compile", "mixed_precision", "epochs", "batch_size", "limit",
+                "time_budget", "seed", "set")
 
 
 def apply_train_config(args, argv):

@@ -289,7 +289,7 @@ class Trainer:
         train_step = self._train_step = self._train_step or self._step_function(training=True)
         writer = tf.summary.create_file_writer(self.log_dir) if self.log_dir and self.chief else None
         start, stopped = time.monotonic(), "epochs"
-        best_loss, best_weights, bad_epochs, since_decay = math.inf, None, 0, 0
+        best_loss, best_weights, bad_epochs = math.inf, None, 0
         while int(self.epoch.numpy()) < epochs and stopped == "epochs":
             epoch = int(self.epoch.numpy())
             done = int(self.step.numpy()) - epoch * steps_per_epoch
@@ -328,12 +328,12 @@ class Trainer:
                 history["val_loss"].append(val_loss)
                 history["val_accuracy"].append(val_accuracy)
                 if val_loss < best_loss:
-                    best_loss, best_weights, bad_epochs, since_decay = val_loss, self.task.get_weights(), 0, 0
+                    best_loss, best_weights, bad_epochs = val_loss, self.task.get_weights(), 0
                 else:
-                    bad_epochs, since_decay = bad_epochs + 1, since_decay + 1
-                if self.lr_decay_factor and since_decay >= self.lr_decay_patience:
+                    bad_epochs += 1
+                # Every `lr_decay_patience` epochs without improvement, as ReduceLROnPlateau with no cooldown.
+                if self.lr_decay_factor and bad_epochs and bad_epochs % self.lr_decay_patience == 0:
                     self._decay_learning_rate()
-                    since_decay = 0
                 if self.early_stopping_patience and bad_epochs >= self.early_stopping_patience:
                     stopped = "early stopping"
             if not self._save():
