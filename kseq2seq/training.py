@@ -23,7 +23,9 @@
   of the seed and the epoch, so the resumed run sees the same batches).
   A non-finite loss stops training and restores the last good checkpoint;
   `early_stopping_patience` stops on validation loss; the best weights by
-  validation loss are restored at the end of `fit`.
+  validation loss are restored at the end of `fit`. The best loss, the count of
+  epochs without improvement and the best weights (`checkpoint_dir/best`) are
+  checkpointed too, so a resumed run ends with the best model of the whole run.
 - Learning-rate decay on a plateau (`lr_decay_factor`): like Keras'
   `ReduceLROnPlateau`, the rate is multiplied by the factor after
   `lr_decay_patience` epochs without a better validation loss; the rate is an
@@ -156,12 +158,18 @@ class Trainer:
             self.task.optimizer.build(self.task.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.checkpoint = tf.train.Checkpoint(model=task, optimizer=task.optimizer, step=self.step, epoch=self.epoch)
-        self.manager = None
+            self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_val_loss")
+            self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
+        self.checkpoint = tf.train.Checkpoint(model=task, optimizer=task.optimizer, step=self.step, epoch=self.epoch,
+                                              best_val_loss=self.best_val_loss, bad_epochs=self.bad_epochs)
+        self.manager = self.best_manager = None
         if checkpoint_dir:
             # Every worker writes (the save is collective); only the chief's copy is kept.
             folder = checkpoint_dir if self.chief else os.path.join(checkpoint_dir, f".worker_{_task_id(self.strategy)}")
             self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=max_to_keep)
+            # Weights only: restoring the best model must not roll back the optimizer (its decayed rate).
+            best = tf.train.Checkpoint(weights=task.weights)
+            self.best_manager = tf.train.CheckpointManager(best, os.path.join(folder, "best"), max_to_keep=1)
         self._train_step = None
         self._loss_scaled = isinstance(task.optimizer, keras.optimizers.LossScaleOptimizer)
         self.jit_compile = bool(jit_compile)
@@ -288,8 +296,7 @@ class Trainer:
         history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "dropped_long": dropped}
         train_step = self._train_step = self._train_step or self._step_function(training=True)
         writer = tf.summary.create_file_writer(self.log_dir) if self.log_dir and self.chief else None
-        start, stopped = time.monotonic(), "epochs"
-        best_loss, best_weights, bad_epochs = math.inf, None, 0
+        start, stopped, best_weights = time.monotonic(), "epochs", None
         while int(self.epoch.numpy()) < epochs and stopped == "epochs":
             epoch = int(self.epoch.numpy())
             done = int(self.step.numpy()) - epoch * steps_per_epoch
@@ -327,10 +334,11 @@ class Trainer:
                 val_loss, val_accuracy = self.evaluate_ids(validation_ids, batch_size, bucket_boundaries)
                 history["val_loss"].append(val_loss)
                 history["val_accuracy"].append(val_accuracy)
-                if val_loss < best_loss:
-                    best_loss, best_weights, bad_epochs = val_loss, self.task.get_weights(), 0
+                if val_loss < float(self.best_val_loss.numpy()):
+                    best_weights = self._keep_best(val_loss)
                 else:
-                    bad_epochs += 1
+                    self.bad_epochs.assign_add(1)
+                bad_epochs = int(self.bad_epochs.numpy())
                 # Every `lr_decay_patience` epochs without improvement, as ReduceLROnPlateau with no cooldown.
                 if self.lr_decay_factor and bad_epochs and bad_epochs % self.lr_decay_patience == 0:
                     self._decay_learning_rate()
@@ -341,10 +349,23 @@ class Trainer:
                 break
             logger.info("epoch %d: step %d, %s", epoch + 1, int(self.step.numpy()),
                         {k: round(v[-1], 4) for k, v in history.items() if isinstance(v, list) and v})
+        best_loss = float(self.best_val_loss.numpy())
         if best_weights is not None:
             self.task.set_weights(best_weights)
-        history.update(steps=int(self.step.numpy()), stopped=stopped, best_val_loss=None if best_weights is None else best_loss)
+        elif math.isfinite(best_loss) and self.best_manager and self.best_manager.latest_checkpoint:
+            # Resumed, and no epoch since beat the best one from before.
+            self.best_manager.checkpoint.restore(self.best_manager.latest_checkpoint).assert_consumed()
+        history.update(steps=int(self.step.numpy()), stopped=stopped,
+                       best_val_loss=best_loss if math.isfinite(best_loss) else None)
         return history
+
+    def _keep_best(self, val_loss):
+        """Records a new best validation loss; returns the weights (also checkpointed under `best/`)."""
+        self.best_val_loss.assign(val_loss)
+        self.bad_epochs.assign(0)
+        if self.best_manager is not None:
+            self.best_manager.save(checkpoint_number=int(self.step.numpy()))
+        return self.task.get_weights()
 
     def evaluate_ids(self, ids, batch_size, bucket_boundaries=None):
         """`(loss, token accuracy)` over tokenized examples, in one pass (no sharding by step count)."""

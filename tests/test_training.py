@@ -175,6 +175,26 @@ def test_learning_rate_decays_after_epochs_without_a_better_validation_loss(tiny
     np.testing.assert_allclose(float(restored.optimizer.learning_rate.numpy()), 2.5e-4, rtol=1e-6)
 
 
+def test_a_resumed_run_ends_with_the_best_model_and_counters_from_before_the_stop(tiny_dates, monkeypatch, tmp_path):
+    task, strategy = _trainer(tiny_dates, learning_rate=2e-3)
+    first = Trainer(task, strategy, checkpoint_dir=str(tmp_path), lr_decay_factor=0.5)
+    monkeypatch.setattr(first, "evaluate_ids", lambda *args: (next(iter_losses), 0.0))
+    iter_losses = iter([1.0, 0.5, 0.7])
+    assert first.fit(tiny_dates, tiny_dates[:8], epochs=3, batch_size=16)["best_val_loss"] == 0.5
+    best = task.get_weights()  # epoch 2's weights, restored at the end
+    # A new process resumes at epoch 3 with one epoch without improvement already counted.
+    task, strategy = _trainer(tiny_dates, learning_rate=2e-3)
+    resumed = Trainer(task, strategy, checkpoint_dir=str(tmp_path), lr_decay_factor=0.5, early_stopping_patience=3)
+    iter_losses = iter([0.9, 0.8])
+    monkeypatch.setattr(resumed, "evaluate_ids", lambda *args: (next(iter_losses), 0.0))
+    history = resumed.fit(tiny_dates, tiny_dates[:8], epochs=6, batch_size=16)
+    assert history["stopped"] == "early stopping" and history["val_loss"] == [0.9, 0.8]
+    assert history["best_val_loss"] == 0.5 and int(resumed.bad_epochs.numpy()) == 3
+    np.testing.assert_allclose(float(task.optimizer.learning_rate.numpy()), 2e-3 * 0.5 ** 3, rtol=1e-6)
+    for restored, expected in zip(task.get_weights(), best):
+        np.testing.assert_array_equal(restored, expected)
+
+
 @pytest.mark.parametrize("factor", [1.0, 0.0, True])
 def test_lr_decay_factor_outside_zero_one_is_rejected(tiny_dates, factor):
     task, strategy = _trainer(tiny_dates)
