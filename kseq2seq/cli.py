@@ -258,6 +258,7 @@ def run_train(args, out):
     for name in ("preset", "output"):
         if not getattr(args, name):
             raise ValueError(f"Expected --{name} (on the command line or in --config). Received: none")
+    _check_counts(args)
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy(args.mixed_precision)
@@ -286,8 +287,8 @@ def run_train(args, out):
     history = trainer.fit(
         pairs,
         validation,
-        epochs=args.epochs or config["epochs"],
-        batch_size=args.batch_size or config["batch_size"],
+        epochs=_first_given(args.epochs, config["epochs"]),
+        batch_size=_first_given(args.batch_size, config["batch_size"]),
         seed=args.seed,
         bucket_boundaries=config["bucket_boundaries"],
         time_budget=args.time_budget,
@@ -302,6 +303,22 @@ def run_train(args, out):
     path = save_model(task, args.output, metadata, overwrite=args.overwrite)
     print(f"Saved to {path} (resolved config: {os.path.join(checkpoint_dir, 'config.yaml')})", file=out)
     return 0
+
+
+POSITIVE_TRAIN_COUNTS = ("epochs", "batch_size", "limit", "max_steps", "checkpoint_every", "keep_checkpoints",
+                         "early_stopping", "lr_decay_patience")
+
+
+def _check_counts(args):
+    """Fails before any data is read or vocabulary learned (a --config file bypasses argparse's types)."""
+    from kseq2seq.utils import check_positive_int
+
+    for name in POSITIVE_TRAIN_COUNTS:
+        if getattr(args, name) is not None:
+            check_positive_int(f"--{name.replace('_', '-')}", getattr(args, name))
+    budget = args.time_budget
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+        raise ValueError(f"Expected --time-budget > 0 (minutes). Received: --time-budget={args.time_budget!r}")
 
 
 def _first_given(*values):

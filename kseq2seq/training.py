@@ -217,14 +217,10 @@ class Trainer:
 
     def _loss_and_correct(self, x, labels, tokens, training=False):
         task = self.task
-        mask = tf.cast(labels != 0, tf.float32)
-        logits = task(x, training=training)
-        per_token = keras.losses.sparse_categorical_crossentropy(labels, tf.cast(logits, tf.float32), from_logits=True)
-        loss = tf.reduce_sum(per_token * mask) / tokens
+        loss, correct = _token_loss_and_correct(task(x, training=training), labels, tokens)
         # Extra losses (e.g. coverage) are means over each replica's batch.
         if task.losses:
             loss += tf.add_n([tf.cast(l, tf.float32) for l in task.losses]) / self.strategy.num_replicas_in_sync
-        correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32) * mask)
         return loss, correct, None
 
     def _gradients(self, x, labels, tokens):
@@ -378,12 +374,10 @@ class Trainer:
 
     @tf.function(reduce_retracing=True)
     def _evaluate_batch(self, x, labels):
-        mask = tf.cast(labels != 0, tf.float32)
-        logits = tf.cast(self.task(x, training=False), tf.float32)
-        per_token = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-        tokens = tf.reduce_sum(mask)
-        correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32) * mask)
-        return tf.reduce_sum(per_token * mask) / tf.maximum(tokens, 1.0), correct, tokens
+        """Validation: the token cross-entropy alone (no extra losses such as coverage)."""
+        tokens = tf.reduce_sum(tf.cast(labels != 0, tf.float32))
+        loss, correct = _token_loss_and_correct(self.task(x, training=False), labels, tf.maximum(tokens, 1.0))
+        return loss, correct, tokens
 
     def _decay_learning_rate(self):
         optimizer = self.task.optimizer
@@ -419,6 +413,15 @@ class Trainer:
         logger.info("Resumed from %s (epoch %d, step %d).", self.manager.latest_checkpoint, int(self.epoch.numpy()),
                     int(self.step.numpy()))
         return True
+
+
+def _token_loss_and_correct(logits, labels, tokens):
+    """Masked cross-entropy summed over the target tokens and divided by `tokens`; correctly predicted tokens."""
+    mask = tf.cast(labels != 0, tf.float32)
+    logits = tf.cast(logits, tf.float32)
+    per_token = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32) * mask)
+    return tf.reduce_sum(per_token * mask) / tokens, correct
 
 
 def _task_id(strategy):

@@ -1,6 +1,7 @@
 import io
 import json
 import os
+import re
 
 import pytest
 
@@ -155,6 +156,24 @@ def test_misaligned_files_are_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "2 lines" in err and "1 lines" in err and src in err and tgt in err
     assert not os.path.exists(tmp_path / "m")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"], r"--epochs to be an integer >= 1\. Received: --epochs=0"),
+    (["--batch-size", "-4"], r"--batch-size to be an integer >= 1"),
+    (["--time-budget", "0"], r"--time-budget > 0"),
+])
+def test_bad_counts_fail_before_anything_is_written(tmp_path, capsys, flags, message):
+    command = ["train", "--preset", "bahdanau_gru_small", "--dataset", "dates", "--output", str(tmp_path / "m")] + flags
+    assert cli.main(command) == 2
+    assert re.search(message, capsys.readouterr().err) and os.listdir(tmp_path) == []
+
+
+def test_a_config_file_count_is_checked_like_a_flag(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("preset: bahdanau_gru_small\ndataset: dates\nepochs: '3'\n")
+    assert cli.main(["train", "--config", str(config), "--output", str(tmp_path / "m")]) == 2
+    assert "Received: --epochs='3'" in capsys.readouterr().err and not os.path.exists(tmp_path / "m.checkpoints")
 
 
 def test_bad_override_syntax():
