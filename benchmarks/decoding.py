@@ -1,6 +1,6 @@
 """Decoding speed: output tokens/s of greedy and beam search, in graph vs a Python loop of eager steps.
 
-    python benchmarks/decoding.py [--units 1024] [--write]
+    python benchmarks/decoding.py [--units 1024] [--dtype-policy mixed_bfloat16] [--write]
 
 An untrained model decodes a fixed number of steps (the end token is
 disabled), so every configuration does the same work. Two Python-loop
@@ -9,14 +9,17 @@ baselines: ours (keys `W₁h` projected once per source) and the tutorial style
 `evaluate` loop does). The same run measures the machine's matmul rate and
 memory bandwidth, and from the model's weights gives the most sentences/s a
 step-by-step decoder can reach: at batch 1 every weight is read from memory at
-every step, at large batches the matmuls bound it. `--write` replaces the
-decoding section of docs/benchmarks.md.
+every step, at large batches the matmuls bound it. `--dtype-policy
+mixed_bfloat16` builds the model as `--mixed-precision mixed_bfloat16` trains
+it (float32 weights, bfloat16 matmuls). `--write` replaces the decoding section
+of docs/benchmarks.md.
 """
 
 import argparse
 import os
 import sys
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -75,9 +78,11 @@ def main(argv=None):
     parser.add_argument("--num-beams", type=int, default=4)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dtype-policy", default="float32", choices=["float32", "mixed_bfloat16"])
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args(argv)
 
+    keras.config.set_dtype_policy(args.dtype_policy)
     backbone = Seq2SeqBackbone(args.vocabulary_size, args.vocabulary_size, embedding_dim=args.embedding_dim,
                                units=args.units, cell_type="gru", bidirectional=True)
     functions = make_functions(backbone, args.max_length, args.num_beams)
@@ -96,10 +101,12 @@ def main(argv=None):
 
     loop, tutorial, graph, xla = list(functions)[:4]
     beam_xla = list(functions)[5]
+    mixed = args.dtype_policy != "float32"
+    flag = f" --dtype-policy {args.dtype_policy}" if mixed else ""
     lines = [
-        f"## Decoding speed, units {args.units}",
+        f"## Decoding speed, units {args.units}{', ' + args.dtype_policy if mixed else ''}",
         "",
-        f"`python benchmarks/decoding.py --units {args.units}{' --write' if args.write else ''}`: "
+        f"`python benchmarks/decoding.py --units {args.units}{flag}{' --write' if args.write else ''}`: "
         f"Bahdanau GRU backbone (bi-GRU encoder), embedding {args.embedding_dim}, units {args.units}, "
         f"vocabulary {args.vocabulary_size}, source length {args.source_length}, {args.max_length} decoding steps "
         f"(end token disabled), median of {args.repeats} runs after a warm-up.",
@@ -122,7 +129,7 @@ def main(argv=None):
     print("\n".join(limits))
     lines += ["", *limits]
     if args.write:
-        write_section(f"decoding-units-{args.units}", "\n".join(lines))
+        write_section(f"decoding-units-{args.units}{'-' + args.dtype_policy if mixed else ''}", "\n".join(lines))
 
 
 # Weights that fit in the caches are not re-read from memory, so small models can pass the memory bound.
@@ -144,9 +151,12 @@ def bounds(backbone, args, best_sentences_per_second):
     # Per sentence: every decoder weight at every output step, every encoder weight at every source step.
     weights_read = args.max_length * step + args.source_length * encoder + keys
     flops = 2 * weights_read
-    bandwidth, gflops = memory_gbytes_per_second(), matmul_gflops(tf.float32)
+    # Mixed precision keeps float32 weights (read at 4 bytes each) and multiplies in bfloat16.
+    compute = tf.as_dtype(keras.config.dtype_policy().compute_dtype)
+    bandwidth, gflops = memory_gbytes_per_second(), matmul_gflops(compute)
     lines = [
-        f"Bounds, measured in the same run: memory bandwidth {bandwidth:.1f} GB/s, fp32 matmul {gflops:.0f} GFLOP/s. "
+        f"Bounds, measured in the same run: memory bandwidth {bandwidth:.1f} GB/s, {compute.name} matmul "
+        f"{gflops:.0f} GFLOP/s. "
         f"A sentence reads {4 * weights_read / 1e6:,.0f} MB of weights step by step ({4 * step / 1e6:.1f} MB per "
         f"decoder step) and needs {flops / 1e9:.2f} GFLOP of matmuls.",
         "",
