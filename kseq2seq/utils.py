@@ -10,6 +10,12 @@ SPECIAL_TOKENS = (PAD, UNK, START, END)
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 
 
+def config_fields(obj, *names, **renamed):
+    """A `get_config` fragment: `{name: obj.name}` for `names`, `{key: obj.attribute}` for `key="attribute"`."""
+    return {**{name: getattr(obj, name) for name in names},
+            **{key: getattr(obj, attribute) for key, attribute in renamed.items()}}
+
+
 def check_positive_int(name, value, minimum=1):
     """Raise a ValueError naming `name` unless `value` is an int >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras import ops
 
 from kseq2seq.layers.attention import make_attention
-from kseq2seq.utils import check_fraction, check_one_of, check_positive_int
+from kseq2seq.utils import check_fraction, check_one_of, check_positive_int, config_fields
 
 CELLS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
 
@@ -121,20 +121,9 @@ class AttentionDecoder(keras.layers.Layer):
         return keras.KerasTensor(tuple(token_ids.shape) + (self.vocabulary_size,), dtype=self.compute_dtype)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "embedding_dim": self.embedding_dim,
-                "units": self.units,
-                "cell_type": self.cell_type,
-                "attention": self.attention_type,
-                "attention_units": self.attention_units,
-                "dropout": self.dropout,
-                "attention_regularization": self.attention_regularization,
-            }
-        )
-        return config
+        fields = config_fields(self, "vocabulary_size", "embedding_dim", "units", "cell_type", "attention_units",
+                               "dropout", "attention_regularization", attention="attention_type")
+        return {**super().get_config(), **fields}
 
 
 def doubly_stochastic_penalty(weights, token_ids):

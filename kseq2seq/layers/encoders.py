@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kseq2seq.utils import check_fraction, check_one_of, check_positive_int
+from kseq2seq.utils import check_fraction, check_one_of, check_positive_int, config_fields
 
 RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
@@ -93,16 +93,6 @@ class RNNEncoder(keras.layers.Layer):
         return outputs, states
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "embedding_dim": self.embedding_dim,
-                "units": self.units,
-                "cell_type": self.cell_type,
-                "bidirectional": self.bidirectional,
-                "num_layers": self.num_layers,
-                "dropout": self.dropout,
-            }
-        )
-        return config
+        fields = config_fields(self, "vocabulary_size", "embedding_dim", "units", "cell_type", "bidirectional",
+                               "num_layers", "dropout")
+        return {**super().get_config(), **fields}

@@ -16,7 +16,7 @@ import keras
 from keras import ops
 
 from kseq2seq.layers.attention import make_attention
-from kseq2seq.utils import check_fraction, check_one_of, check_positive_int
+from kseq2seq.utils import check_fraction, check_one_of, check_positive_int, config_fields
 
 RNNS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
@@ -89,15 +89,6 @@ class LuongDecoder(keras.layers.Layer):
         return keras.KerasTensor(tuple(token_ids.shape) + (self.vocabulary_size,), dtype=self.compute_dtype)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "embedding_dim": self.embedding_dim,
-                "units": self.units,
-                "cell_type": self.cell_type,
-                "attention": self.attention_type,
-                "dropout": self.dropout,
-            }
-        )
-        return config
+        fields = config_fields(self, "vocabulary_size", "embedding_dim", "units", "cell_type", "dropout",
+                               attention="attention_type")
+        return {**super().get_config(), **fields}
