@@ -1,0 +1,144 @@
+"""Where a training step's time goes: TensorFlow profiler op times of our step and the tutorial-style reference.
+
+    python benchmarks/profile_step.py [--units 1024] [--steps 3] [--write]
+
+Runs the same steps as train_throughput.py (ours: the input-feeding Bahdanau
+GRU translator under `Trainer`; the reference: the tutorial style with keys
+projected once) under `tf.profiler`, reads the trace, and sums each op's
+execution time by kind (matrix multiplies, element-wise math, softmax and
+cross-entropy, loop bookkeeping, ...) and by where it ran (forward time loop,
+backward time loop, outside the loops). Op times are summed over TensorFlow's
+threads, so they can add up to more than the wall-clock time when ops overlap.
+"""
+
+import argparse
+import collections
+import glob
+import os
+import sys
+import tempfile
+
+import tensorflow as tf
+from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import machine, timed, write_section  # noqa: E402
+from train_throughput import BATCH, LENGTH, VOCAB, kseq2seq_variant, tutorial_variant  # noqa: E402
+
+KINDS = [  # first match wins; op types as the trace names them (oneDNN kernels are _Mkl*)
+    ("matrix multiply", ("MatMul", "FusedMatMul", "BatchMatMul", "BatchMatMulV2", "Einsum")),
+    ("softmax, cross-entropy", ("Softmax", "LogSoftmax", "SoftmaxGrad", "SparseSoftmaxCrossEntropyWithLogits")),
+    ("tanh / sigmoid and their gradients", ("Tanh", "TanhGrad", "Sigmoid", "SigmoidGrad")),
+    ("element-wise arithmetic", ("Mul", "AddV2", "Add", "Sub", "RealDiv", "Neg", "Square", "Sqrt", "Maximum",
+                                 "Minimum", "Select", "SelectV2", "Cast", "AddN", "BiasAdd", "BiasAddGrad")),
+    ("reductions", ("Sum", "Mean", "Max", "Prod", "ArgMax", "L2Loss")),
+    ("copies: concat, slice, transpose, gather, reshape", ("ConcatV2", "Split", "SplitV", "Slice", "StridedSlice",
+                                                          "StridedSliceGrad", "Transpose", "GatherV2", "Pack",
+                                                          "Unpack", "Reshape", "Tile", "UnsortedSegmentSum",
+                                                          "ResourceGather", "BroadcastTo", "Fill", "ZerosLike",
+                                                          "OnesLike", "Identity")),
+    ("loop and TensorArray bookkeeping", ("Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "Less",
+                                          "TensorListPushBack", "TensorListPopBack", "TensorListGetItem",
+                                          "TensorListSetItem", "TensorListStack", "TensorListFromTensor",
+                                          "TensorListReserve", "TensorListElementShape", "StackV2", "StackPushV2",
+                                          "StackPopV2", "TensorArrayV3", "TensorArrayWriteV3", "TensorArrayReadV3",
+                                          "TensorArrayGatherV3", "TensorArrayScatterV3", "TensorArraySizeV3")),
+    ("optimizer update", ("ResourceApplyAdam", "AssignVariableOp", "AssignAddVariableOp", "ReadVariableOp",
+                          "AssignSubVariableOp")),
+]
+
+
+def kind_of(op_type):
+    base = op_type.replace("_MklNative", "").replace("_MklFused", "").replace("_Mkl", "")
+    for kind, types in KINDS:
+        if base in types:
+            return kind
+    return "other"
+
+
+def region_of(op_name):
+    if "while_grad" in op_name or "gradients/while" in op_name:
+        return "backward loop"
+    if "/while/" in op_name:
+        return "forward loop"
+    return "outside the loops"
+
+
+def profile(step, steps, folder):
+    # Wall clock without the profiler, which slows the many small ops of a time loop.
+    wall = timed(step, steps)
+    tf.profiler.experimental.start(folder)
+    for _ in range(steps):
+        step()
+    tf.profiler.experimental.stop()
+    trace = sorted(glob.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True))[-1]
+    space = xplane_pb2.XSpace()
+    with open(trace, "rb") as f:
+        space.ParseFromString(f.read())
+    by_kind, by_region = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        if plane.name != "/host:CPU":
+            continue
+        for line in plane.lines:
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" not in name or "::" in name:
+                    continue  # executor and runtime frames, not ops
+                op_name, op_type = name.rsplit(":", 1)
+                if not op_type[:1].isalpha() and not op_type.startswith("_Mkl"):
+                    continue  # the function call around the whole step (" __inference_step_N")
+                seconds = event.duration_ps / 1e12 / steps
+                by_kind[kind_of(op_type)] += seconds
+                by_region[region_of(op_name)] += seconds
+    return wall, by_kind, by_region
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--units", type=int, default=1024)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    source = tf.random.uniform([BATCH, LENGTH], 4, VOCAB, tf.int32, seed=1)
+    target = tf.random.uniform([BATCH, LENGTH], 4, VOCAB, tf.int32, seed=2)
+    variants = {
+        "ours (input feeding, fp32)": kseq2seq_variant(args.units, source, target),
+        "tutorial style, keys once": tutorial_variant(args.units, True, False, source, target),
+    }
+    results = {}
+    for name, step in variants.items():
+        with tempfile.TemporaryDirectory() as folder:
+            results[name] = profile(step, args.steps, folder)
+        wall, by_kind, _ = results[name]
+        print(f"{name}: {wall * 1e3:.0f} ms/step wall, {sum(by_kind.values()) * 1e3:.0f} ms of op time (profiled)")
+    lines = [
+        f"## Where the training step's time goes, units {args.units}",
+        "",
+        f"`python benchmarks/profile_step.py --units {args.units}{' --write' if args.write else ''}`: "
+        f"`tf.profiler` op times, mean of {args.steps} profiled steps, batch {BATCH}, lengths {LENGTH}, "
+        f"vocabularies {VOCAB}. The wall clock is the median of {args.steps} steps without the profiler, which "
+        "slows the many small ops of a time loop. Op times are summed over TensorFlow's threads (ops that overlap "
+        "count twice), so a column's op times can add up to more than its wall-clock step.",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        "| ms per step | " + " | ".join(results) + " |",
+        "|---|" + "---:|" * len(results),
+        "| wall clock | " + " | ".join(f"{r[0] * 1e3:,.0f}" for r in results.values()) + " |",
+    ]
+    for index, label in ((1, "kind"), (2, "region")):
+        keys = sorted({k for r in results.values() for k in r[index]},
+                      key=lambda k: -max(r[index][k] for r in results.values()))
+        for key in keys:
+            cells = []
+            for r in results.values():
+                total = sum(r[index].values())
+                cells.append(f"{r[index][key] * 1e3:,.0f} ({r[index][key] / total:.0%})")
+            lines.append(f"| {label}: {key} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    if args.write:
+        write_section(f"profile-units-{args.units}", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
