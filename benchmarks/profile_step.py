@@ -93,6 +93,18 @@ def profile(step, steps, folder):
     return wall, by_kind, by_region
 
 
+def weight_gradient_rates(units, embedding=256):
+    """GFLOP/s of the GRU input kernel's weight gradient `xᵀ δ`: per step (inner size = batch) vs all steps at once."""
+    inputs = embedding + units  # [embedding; context] with a unidirectional encoder
+    rates = {}
+    for label, inner in (("per step", BATCH), ("all steps at once", BATCH * LENGTH)):
+        x, delta = tf.random.normal([inputs, inner]), tf.random.normal([inner, 3 * units])
+        matmul = tf.function(lambda: tf.matmul(x, delta))
+        seconds = timed(lambda: matmul().numpy(), 20)
+        rates[label] = 2 * inputs * inner * 3 * units / seconds / 1e9
+    return inputs, rates
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--units", type=int, default=1024)
@@ -118,7 +130,9 @@ def main(argv=None):
         f"`tf.profiler` op times, mean of {args.steps} profiled steps, batch {BATCH}, lengths {LENGTH}, "
         f"vocabularies {VOCAB}. The wall clock is the median of {args.steps} steps without the profiler, which "
         "slows the many small ops of a time loop. Op times are summed over TensorFlow's threads (ops that overlap "
-        "count twice), so a column's op times can add up to more than its wall-clock step.",
+        "count twice), so a column's op times can add up to more than its wall-clock step. Regions: ours runs its "
+        "time loop as a `tf.while_loop`; the tutorial style unrolls its time loop, and its \"loops\" are the "
+        "one-step loops inside each Keras GRU call.",
         "",
         f"Machine: {machine()}.",
         "",
@@ -135,6 +149,15 @@ def main(argv=None):
                 total = sum(r[index].values())
                 cells.append(f"{r[index][key] * 1e3:,.0f} ({r[index][key] / total:.0%})")
             lines.append(f"| {label}: {key} | " + " | ".join(cells) + " |")
+    inputs, rates = weight_gradient_rates(args.units)
+    lines += [
+        "",
+        f"The backward loop computes each weight gradient step by step. For the GRU input kernel that is a "
+        f"`[{inputs} × {BATCH}] × [{BATCH} × {3 * args.units}]` product per step, which runs at "
+        f"{rates['per step']:.0f} GFLOP/s here; the same gradient for all {LENGTH} steps at once "
+        f"(`[{inputs} × {BATCH * LENGTH}] × [{BATCH * LENGTH} × {3 * args.units}]`) runs at "
+        f"{rates['all steps at once']:.0f} GFLOP/s (measured in the same run).",
+    ]
     print("\n".join(lines))
     if args.write:
         write_section(f"profile-units-{args.units}", "\n".join(lines))
