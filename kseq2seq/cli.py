@@ -311,14 +311,14 @@ POSITIVE_TRAIN_COUNTS = ("epochs", "batch_size", "limit", "max_steps", "checkpoi
 
 def _check_counts(args):
     """Fails before any data is read or vocabulary learned (a --config file bypasses argparse's types)."""
+    from kseq2seq.training import check_minutes
     from kseq2seq.utils import check_positive_int
 
     for name in POSITIVE_TRAIN_COUNTS:
         if getattr(args, name) is not None:
             check_positive_int(f"--{name.replace('_', '-')}", getattr(args, name))
-    budget = args.time_budget
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
-        raise ValueError(f"Expected --time-budget > 0 (minutes). Received: --time-budget={args.time_budget!r}")
+    if args.time_budget is not None:
+        check_minutes(args.time_budget, name="--time-budget")
 
 
 def _first_given(*values):

@@ -59,7 +59,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     def __init__(self, minutes):
         super().__init__()
-        self.minutes = _check_minutes(minutes)
+        self.minutes = check_minutes(minutes)
         self.stopped_at_step = None
         self._start = None
 
@@ -75,9 +75,9 @@ class TimeBudget(keras.callbacks.Callback):
             logger.info("Time budget of %s minutes reached after %d steps; stopping.", self.minutes, self._steps)
 
 
-def _check_minutes(minutes):
+def check_minutes(minutes, name="minutes"):
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
-        raise ValueError(f"Expected minutes > 0. Received: minutes={minutes!r}")
+        raise ValueError(f"Expected {name} > 0. Received: {name}={minutes!r}")
     return minutes
 
 
@@ -278,7 +278,7 @@ class Trainer:
         check_positive_int("epochs", epochs)
         check_positive_int("batch_size", batch_size)
         if time_budget is not None:
-            _check_minutes(time_budget)
+            check_minutes(time_budget)
         dropped = self.task.count_long_pairs(train) if drop_long else 0
         if dropped:
             logger.info("Leaving out %d training pairs longer than the preset's lengths.", dropped)
