@@ -93,16 +93,36 @@ def profile(step, steps, folder):
     return wall, by_kind, by_region
 
 
-def weight_gradient_rates(units, embedding=256):
-    """GFLOP/s of the GRU input kernel's weight gradient `xᵀ δ`: per step (inner size = batch) vs all steps at once."""
-    inputs = embedding + units  # [embedding; context] with a unidirectional encoder
+def loop_product_rates(units, embedding=256, repeats=20):
+    """GFLOP/s of the products a time loop's step runs for the GRU input kernel `W` `[inputs × 3·units]`.
+
+    The products are the ones TensorFlow's MatMul gradient emits (`dy Wᵀ` as
+    `transpose_b`, `xᵀ dy` as `transpose_a`), the input gradient with `Wᵀ`
+    stored (`loop_kernels.loop_matmul`), and the weight gradient of all steps
+    at once. Operands are function arguments, so Grappler cannot fold a
+    stored transpose back into the product.
+    """
+    inputs, outputs = embedding + units, 3 * units  # [embedding; context] with a unidirectional encoder
+    x, dy = tf.random.normal([BATCH, inputs]), tf.random.normal([BATCH, outputs])
+    kernel = tf.random.normal([inputs, outputs])
+    kernel_t = tf.transpose(kernel)
+    xs, dys = tf.random.normal([BATCH * LENGTH, inputs]), tf.random.normal([BATCH * LENGTH, outputs])
+    products = {
+        "forward `x W`": (lambda a, b: tf.matmul(a, b), (x, kernel), BATCH),
+        "input gradient `dy Wᵀ` as TensorFlow emits it (`transpose_b`)":
+            (lambda a, b: tf.matmul(a, b, transpose_b=True), (dy, kernel), BATCH),
+        "input gradient with `Wᵀ` stored (ours)": (lambda a, b: tf.matmul(a, b), (dy, kernel_t), BATCH),
+        "weight gradient `xᵀ dy` per step (`transpose_a`)":
+            (lambda a, b: tf.matmul(a, b, transpose_a=True), (x, dy), BATCH),
+        f"weight gradient `xᵀ dy` for all {LENGTH} steps at once":
+            (lambda a, b: tf.matmul(a, b, transpose_a=True), (xs, dys), BATCH * LENGTH),
+    }
     rates = {}
-    for label, inner in (("per step", BATCH), ("all steps at once", BATCH * LENGTH)):
-        x, delta = tf.random.normal([inputs, inner]), tf.random.normal([inner, 3 * units])
-        matmul = tf.function(lambda: tf.matmul(x, delta))
-        seconds = timed(lambda: matmul().numpy(), 20)
-        rates[label] = 2 * inputs * inner * 3 * units / seconds / 1e9
-    return inputs, rates
+    for label, (product, operands, rows) in products.items():
+        compiled = tf.function(product)
+        seconds = timed(lambda: compiled(*operands).numpy(), repeats)
+        rates[label] = 2 * rows * inputs * outputs / seconds / 1e9
+    return inputs, outputs, rates
 
 
 def main(argv=None):
@@ -149,15 +169,15 @@ def main(argv=None):
                 total = sum(r[index].values())
                 cells.append(f"{r[index][key] * 1e3:,.0f} ({r[index][key] / total:.0%})")
             lines.append(f"| {label}: {key} | " + " | ".join(cells) + " |")
-    inputs, rates = weight_gradient_rates(args.units)
+    inputs, outputs, rates = loop_product_rates(args.units)
     lines += [
         "",
-        f"The backward loop computes each weight gradient step by step. For the GRU input kernel that is a "
-        f"`[{inputs} × {BATCH}] × [{BATCH} × {3 * args.units}]` product per step, which runs at "
-        f"{rates['per step']:.0f} GFLOP/s here; the same gradient for all {LENGTH} steps at once "
-        f"(`[{inputs} × {BATCH * LENGTH}] × [{BATCH * LENGTH} × {3 * args.units}]`) runs at "
-        f"{rates['all steps at once']:.0f} GFLOP/s (measured in the same run).",
-    ]
+        f"The products of one loop step for the GRU input kernel (`[{BATCH} × {inputs}]` inputs, "
+        f"`[{inputs} × {outputs}]` kernel), measured in the same run:",
+        "",
+        "| product | GFLOP/s |",
+        "|---|---:|",
+    ] + [f"| {label} | {rate:.0f} |" for label, rate in rates.items()]
     print("\n".join(lines))
     if args.write:
         write_section(f"profile-units-{args.units}", "\n".join(lines))

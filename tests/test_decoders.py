@@ -121,3 +121,37 @@ def test_luong_decoder_config_round_trip():
     assert LuongDecoder.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="cell_type='rnn'"):
         LuongDecoder(9, 4, 12, cell_type="rnn")
+
+
+@pytest.mark.parametrize("cell_type", ["gru", "lstm"])
+@pytest.mark.parametrize("attention", ["bahdanau", "luong"])
+def test_teacher_forcing_gradients_equal_step_by_step_gradients(cell_type, attention):
+    """The time loop's products back-propagate through stored transposes; `step` uses plain products."""
+    values, states, mask = encode(cell_type)
+    values, states = tf.constant(values), [tf.constant(s) for s in states]
+    decoder = AttentionDecoder(9, 4, 12, cell_type=cell_type, attention=attention)
+    decoder(TGT, values, states, encoder_padding_mask=mask)
+    targets = tf.one_hot(np.roll(TGT, -1, axis=1), 9)
+
+    def gradients(logits_fn):
+        with tf.GradientTape() as tape:
+            tape.watch([values] + states)
+            loss = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(targets, logits_fn()))
+        return tape.gradient(loss, decoder.trainable_weights + [values] + states)
+
+    def step_by_step():
+        keys = decoder.attention.project_keys(values)
+        state = decoder.initial_state(states, values)
+        logits = []
+        for t in range(TGT.shape[1]):
+            step_logits, state, _ = decoder.step(TGT[:, t], state, values, keys, mask)
+            logits.append(step_logits)
+        return tf.stack(logits, axis=1)
+
+    whole = tf.function(lambda: gradients(lambda: decoder(TGT, values, states, encoder_padding_mask=mask)))()
+    stepped = gradients(step_by_step)
+    for weight, got, expected in zip(decoder.trainable_weights + [values] + states, whole, stepped):
+        name = getattr(weight, "path", "input")
+        got = tf.convert_to_tensor(got).numpy()  # the embedding's gradient is an IndexedSlices
+        np.testing.assert_allclose(got, tf.convert_to_tensor(expected).numpy(), atol=1e-5, err_msg=name)
+    assert np.abs(tf.convert_to_tensor(whole[1]).numpy()).max() > 1e-4

@@ -3,7 +3,8 @@
 Both layers share one interface so a decoder can use either:
 
     keys = attention.project_keys(values)          # once per source sequence
-    context, weights = attention(query, values, keys=keys, encoder_padding_mask=mask)
+    kernels = attention.loop_kernels()             # once per call of a decoder's time loop
+    context, weights = attention(query, values, keys=keys, encoder_padding_mask=mask, kernels=kernels)
 
 `query` is `[batch, query_dim]` (one decoder step) or `[batch, steps, query_dim]`.
 Weights of padded source positions are exactly 0.
@@ -12,6 +13,7 @@ Weights of padded source positions are exactly 0.
 import keras
 from keras import ops
 
+from kseq2seq.layers.loop_kernels import loop_kernel, loop_matmul
 from kseq2seq.utils import check_one_of, check_positive_int
 
 
@@ -32,21 +34,25 @@ class _Attention(keras.layers.Layer):
     def project_keys(self, values):
         raise NotImplementedError
 
-    def score(self, query, keys):
+    def loop_kernels(self, transpose=True):
+        """Weights the query side uses, read once per time loop (see `loop_kernels.loop_kernel`); `{}` if none."""
+        return {}
+
+    def score(self, query, keys, kernels=None):
         """query `[batch, dq]` or `[batch, steps, dq]`, keys `[batch, source, dk]` -> `[batch, steps, source]`."""
         raise NotImplementedError
 
-    def call(self, query, values, keys=None, encoder_padding_mask=None):
+    def call(self, query, values, keys=None, encoder_padding_mask=None, kernels=None):
         single_step = len(query.shape) == 2
         if keys is None:
             keys = self.project_keys(values)
-        weights = masked_softmax(self.score(query, keys), encoder_padding_mask)
+        weights = masked_softmax(self.score(query, keys, kernels), encoder_padding_mask)
         context = ops.matmul(weights, values)
         if single_step:
             return ops.squeeze(context, axis=1), ops.squeeze(weights, axis=1)
         return context, weights
 
-    def compute_output_spec(self, query, values, keys=None, encoder_padding_mask=None):
+    def compute_output_spec(self, query, values, keys=None, encoder_padding_mask=None, kernels=None):
         prefix = tuple(query.shape[:-1])
         context = keras.KerasTensor(prefix + (values.shape[-1],), dtype=self.compute_dtype)
         weights = keras.KerasTensor(prefix + (values.shape[1],), dtype=self.compute_dtype)
@@ -79,10 +85,19 @@ class BahdanauAttention(_Attention):
     def project_keys(self, values):
         return self.key_projection(values)
 
-    def score(self, query, keys):
+    def loop_kernels(self, transpose=True):
+        dtype = self.compute_dtype
+        return {"w2": loop_kernel(self.query_projection.kernel, dtype, transpose),
+                "b2": ops.cast(self.query_projection.bias, dtype)}
+
+    def score(self, query, keys, kernels=None):
         # Dense layers only ever see 2-D/3-D inputs, and v is applied as a product and a sum: Keras' Dense
         # on a 4-D tensor is a tensordot whose gradient inside the decoder's while loop XLA cannot compile.
-        projected = _with_steps_axis(self.query_projection(query))
+        if kernels:
+            projected = loop_matmul(query, kernels["w2"]) + kernels["b2"]
+        else:
+            projected = self.query_projection(query)
+        projected = _with_steps_axis(projected)
         hidden = ops.tanh(ops.expand_dims(keys, 1) + ops.expand_dims(projected, 2))  # [batch, steps, source, units]
         v = ops.cast(self.score_projection.kernel[:, 0], hidden.dtype)
         return ops.sum(hidden * v, axis=-1)
@@ -119,7 +134,7 @@ class LuongAttention(_Attention):
     def project_keys(self, values):
         return values if self.key_projection is None else self.key_projection(values)
 
-    def score(self, query, keys):
+    def score(self, query, keys, kernels=None):
         return ops.matmul(_with_steps_axis(query), ops.transpose(keys, (0, 2, 1)))
 
     def get_config(self):

@@ -10,13 +10,16 @@ decoding (one token at a time), so both compute the same function:
 
 The decoder's recurrent state is carried from step to step; the encoder's
 final state only initialises it (through a tanh bridge, as in Bahdanau et al.).
+The cell and the attention query read their weights as `LoopKernel`s, prepared
+once per call, whose products have a fast backward pass in the time loop.
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from kseq2seq.layers.attention import make_attention
+from kseq2seq.layers.cell_steps import cell_kernels, cell_step
+from kseq2seq.layers.time_loop import scan
 from kseq2seq.utils import check_fraction, check_one_of, check_positive_int, config_fields
 
 CELLS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
@@ -82,35 +85,43 @@ class AttentionDecoder(keras.layers.Layer):
         context = ops.zeros_like(values[:, 0, :])
         return {"rnn": rnn, "context": context}
 
-    def _recurrence(self, x, state, values, keys, encoder_padding_mask, training=False):
-        output, rnn = self.cell(ops.concatenate([x, state["context"]], axis=-1), state["rnn"], training=training)
-        rnn = list(rnn) if isinstance(rnn, (list, tuple)) else [rnn]
-        context, weights = self.attention(output, values, keys=keys, encoder_padding_mask=encoder_padding_mask)
+    def loop_kernels(self, transpose=True):
+        """The cell's and the attention query's weights, read once per call; `transpose` for a backward pass."""
+        return {"cell": cell_kernels(self.cell, self.compute_dtype, transpose),
+                "attention": self.attention.loop_kernels(transpose)}
+
+    def _recurrence(self, x, state, values, keys, encoder_padding_mask, kernels):
+        inputs = ops.concatenate([x, state["context"]], axis=-1)
+        output, rnn = cell_step(self.cell, inputs, state["rnn"], kernels["cell"])
+        context, weights = self.attention(output, values, keys=keys, encoder_padding_mask=encoder_padding_mask,
+                                          kernels=kernels["attention"])
         return output, {"rnn": rnn, "context": context}, weights
 
     def step(self, token_ids, state, values, keys, encoder_padding_mask=None):
         """One decoding step for token ids `[batch]`; returns logits `[batch, vocab]`."""
         x = self.embedding(token_ids)
-        output, state, weights = self._recurrence(x, state, values, keys, encoder_padding_mask)
+        kernels = self.loop_kernels(transpose=False)
+        output, state, weights = self._recurrence(x, state, values, keys, encoder_padding_mask, kernels)
         logits = self.output_projection(ops.concatenate([output, state["context"]], axis=-1))
         return logits, state, weights
 
     def call(self, token_ids, values, encoder_states, encoder_padding_mask=None, training=False):
         """Teacher forcing: decoder inputs `[batch, target_length]` -> logits `[batch, target_length, vocab]`."""
         keys = self.attention.project_keys(values)
+        kernels = self.loop_kernels()
         embedded = self.dropout_layer(self.embedding(token_ids), training=training)
 
         regularize = bool(self.attention_regularization)
 
         def body(state, x_t):
-            output, state, weights = self._recurrence(x_t, state, values, keys, encoder_padding_mask, training)
+            output, state, weights = self._recurrence(x_t, state, values, keys, encoder_padding_mask, kernels)
             features = ops.concatenate([output, state["context"]], axis=-1)
             return state, (features, weights) if regularize else features
 
         # The time loop is a tf.while_loop (compiled into the graph, XLA-able);
         # the vocabulary projection then runs once over all steps.
         dtypes = (embedded.dtype, embedded.dtype) if regularize else None
-        features = _scan_outputs(body, self.initial_state(encoder_states, values), embedded, dtypes)
+        _, features = scan(body, self.initial_state(encoder_states, values), embedded, dtypes)
         if regularize:
             features, weights = features
             self.add_loss(self.attention_regularization * doubly_stochastic_penalty(weights, token_ids))
@@ -136,31 +147,3 @@ def doubly_stochastic_penalty(weights, token_ids):
     mask = ops.cast(ops.not_equal(token_ids, 0), weights.dtype)
     totals = ops.sum(weights * ops.expand_dims(mask, -1), axis=1)  # [batch, source]
     return ops.mean(ops.square(1.0 - totals))
-
-
-def _scan_outputs(fn, state, xs, dtypes=None):
-    """Runs `state, ys = fn(state, x_t)` over axis 1 of `xs`; returns the ys stacked on axis 1.
-
-    `ys` may be a nested structure of `[batch, ...]` tensors, described by
-    `dtypes` (the same structure of dtypes; default: one tensor of `xs.dtype`).
-    Unlike `tf.scan`/`keras.ops.scan`, only the outputs are stacked, not every
-    intermediate state.
-    """
-    dtypes = xs.dtype if dtypes is None else dtypes
-    xs_time_major = tf.transpose(xs, (1, 0, 2))
-    steps = tf.shape(xs_time_major)[0]
-    arrays = [tf.TensorArray(dtype, size=steps) for dtype in tf.nest.flatten(dtypes)]
-
-    def body(t, state, arrays):
-        state, ys = fn(state, xs_time_major[t])
-        return t + 1, state, [a.write(t, y) for a, y in zip(arrays, tf.nest.flatten(ys))]
-
-    _, _, arrays = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), state, arrays), maximum_iterations=steps
-    )
-    return tf.nest.pack_sequence_as(dtypes, [_batch_major(a.stack()) for a in arrays])
-
-
-def _batch_major(stacked):
-    rank = len(stacked.shape)
-    return tf.transpose(stacked, [1, 0] + list(range(2, rank)))

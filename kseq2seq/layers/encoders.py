@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kseq2seq.layers.time_loop import run_rnn_layer
 from kseq2seq.utils import check_fraction, check_one_of, check_positive_int, config_fields
 
 RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
@@ -13,7 +14,9 @@ class RNNEncoder(keras.layers.Layer):
     """Embeds source token ids and runs a stack of recurrent layers over them.
 
     Padded positions (mask False) are skipped by the recurrent layers, so the
-    final state is the state after the last real token.
+    final state is the state after the last real token. The Keras layers hold
+    the weights; `run_rnn_layer` runs them (the same math and masking, with a
+    faster backward pass on CPU).
 
     Call args:
         token_ids: int `[batch, source_length]`.
@@ -77,8 +80,7 @@ class RNNEncoder(keras.layers.Layer):
     def call(self, token_ids, encoder_padding_mask=None, training=False):
         x = self.dropout_layer(self.embedding(token_ids), training=training)
         for i, rnn in enumerate(self.rnn_layers):
-            outputs = rnn(x, mask=encoder_padding_mask, training=training)
-            x, states = outputs[0], list(outputs[1:])
+            x, states = run_rnn_layer(rnn, x, encoder_padding_mask)
             if i < self.num_layers - 1:
                 x = self.dropout_layer(x, training=training)
         if self.bidirectional:

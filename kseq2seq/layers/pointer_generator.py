@@ -20,7 +20,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kseq2seq.layers.decoders import AttentionDecoder, _scan_outputs
+from kseq2seq.layers.decoders import AttentionDecoder
+from kseq2seq.layers.time_loop import scan
 from kseq2seq.utils import UNK_ID, check_fraction
 
 _TINY = 1e-10  # keeps log() finite for words with no probability mass
@@ -58,10 +59,10 @@ class PointerGeneratorDecoder(AttentionDecoder):
             state["coverage"] = ops.zeros_like(values[:, :, 0])
         return state
 
-    def _recurrence(self, x, state, values, keys, encoder_padding_mask, training=False):
+    def _recurrence(self, x, state, values, keys, encoder_padding_mask, kernels):
         if self.coverage:
             keys = keys + ops.expand_dims(state["coverage"], -1) * ops.cast(self.coverage_vector, keys.dtype)
-        output, new_state, weights = super()._recurrence(x, state, values, keys, encoder_padding_mask, training)
+        output, new_state, weights = super()._recurrence(x, state, values, keys, encoder_padding_mask, kernels)
         if self.coverage:
             new_state["coverage"] = state["coverage"] + weights
         return output, new_state, weights
@@ -71,7 +72,8 @@ class PointerGeneratorDecoder(AttentionDecoder):
         # A copied word has no embedding of its own: it is read back as [UNK].
         token_ids = tf.where(token_ids >= self.vocabulary_size, UNK_ID, token_ids)
         x = self.embedding(token_ids)
-        output, state, weights = self._recurrence(x, state, values, keys, encoder_padding_mask)
+        kernels = self.loop_kernels(transpose=False)
+        output, state, weights = self._recurrence(x, state, values, keys, encoder_padding_mask, kernels)
         features = ops.concatenate([output, state["context"]], axis=-1)
         return self.final_distribution(features, x, weights, encoder_extended_ids), state, weights
 
@@ -79,16 +81,17 @@ class PointerGeneratorDecoder(AttentionDecoder):
              training=False):
         """Teacher forcing -> log-probabilities `[batch, target_length, extended vocab]`."""
         keys = self.attention.project_keys(values)
+        kernels = self.loop_kernels()
         embedded = self.dropout_layer(self.embedding(token_ids), training=training)
 
         def body(state, x_t):
             coverage = state.get("coverage")
-            output, state, weights = self._recurrence(x_t, state, values, keys, encoder_padding_mask, training)
+            output, state, weights = self._recurrence(x_t, state, values, keys, encoder_padding_mask, kernels)
             overlap = ops.sum(ops.minimum(weights, coverage), axis=-1) if self.coverage else weights[:, 0] * 0
             return state, (ops.concatenate([output, state["context"]], axis=-1), weights, overlap)
 
         dtype = self.compute_dtype
-        features, weights, overlap = _scan_outputs(
+        _, (features, weights, overlap) = scan(
             body, self.initial_state(encoder_states, values), embedded, (dtype, dtype, dtype)
         )
         if self.coverage and self.coverage_loss_weight:

@@ -1,0 +1,82 @@
+"""Level 1: time loops as `tf.while_loop`s: a scan that stacks only its outputs, and Keras RNN layers run by it.
+
+`run_rnn_layer` runs a Keras GRU/LSTM layer (or a `Bidirectional` one) with
+its own cell's weights and Keras' masking rules, but projects the inputs for
+all steps in one product before the loop and multiplies by the recurrent
+kernel through `loop_matmul`, whose backward pass TensorFlow runs fast on CPU
+(see `loop_kernels`).
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kseq2seq.layers.cell_steps import cell_kernels, cell_step
+
+
+def scan(fn, state, xs, dtypes=None):
+    """Runs `state, ys = fn(state, x_t)` over axis 1 of `xs`; returns `(final state, ys stacked on axis 1)`.
+
+    `xs` may be a nested structure of `[batch, steps, ...]` tensors; `ys` a
+    nested structure of `[batch, ...]` tensors, described by `dtypes` (the
+    same structure of dtypes; default: one tensor of the first `xs`' dtype).
+    Unlike `tf.scan`/`keras.ops.scan`, only the outputs are stacked, not
+    every intermediate state.
+    """
+    xs_time_major = tf.nest.map_structure(_swap_batch_and_time, xs)
+    first = tf.nest.flatten(xs_time_major)[0]
+    dtypes = first.dtype if dtypes is None else dtypes
+    steps = tf.shape(first)[0]
+    arrays = [tf.TensorArray(dtype, size=steps) for dtype in tf.nest.flatten(dtypes)]
+
+    def body(t, state, arrays):
+        state, ys = fn(state, tf.nest.map_structure(lambda x: x[t], xs_time_major))
+        return t + 1, state, [a.write(t, y) for a, y in zip(arrays, tf.nest.flatten(ys))]
+
+    _, state, arrays = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), state, arrays), maximum_iterations=steps
+    )
+    return state, tf.nest.pack_sequence_as(dtypes, [_swap_batch_and_time(a.stack()) for a in arrays])
+
+
+def run_rnn_layer(layer, inputs, mask=None):
+    """`(outputs, final states)` of a Keras GRU/LSTM layer with `return_sequences` and `return_state`.
+
+    As Keras computes them: masked steps keep the previous state; a plain
+    layer repeats the previous output there, a `Bidirectional` one (concat
+    merge) outputs zeros, and its states are the forward then the backward ones.
+    """
+    if isinstance(layer, keras.layers.Bidirectional):
+        forward, forward_states = _run_cell(layer.forward_layer.cell, inputs, mask, zero_masked_outputs=True)
+        reversed_mask = None if mask is None else ops.flip(mask, axis=1)
+        backward, backward_states = _run_cell(layer.backward_layer.cell, ops.flip(inputs, axis=1), reversed_mask,
+                                              zero_masked_outputs=True)
+        return ops.concatenate([forward, ops.flip(backward, axis=1)], axis=-1), forward_states + backward_states
+    return _run_cell(layer.cell, inputs, mask, zero_masked_outputs=False)
+
+
+def _run_cell(cell, inputs, mask, zero_masked_outputs):
+    dtype = cell.compute_dtype
+    kernels = cell_kernels(cell, dtype)
+    # The input projection of all steps is one large product; only the recurrent one stays in the loop.
+    projected = ops.matmul(ops.cast(inputs, dtype), kernels["kernel"].kernel)
+    batch = tf.shape(inputs)[0]
+    states = [tf.zeros([batch, cell.units], dtype) for _ in range(2 if isinstance(cell, keras.layers.LSTMCell) else 1)]
+    mask = tf.ones(tf.shape(inputs)[:2], "bool") if mask is None else ops.cast(mask, "bool")
+
+    def body(carry, step):
+        states, previous = carry
+        x_t, mask_t = step
+        output, new_states = cell_step(cell, None, states, kernels, projected_inputs=x_t)
+        keep = mask_t[:, None]
+        states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+        output = tf.where(keep, output, tf.zeros_like(output) if zero_masked_outputs else previous)
+        return (states, output), output
+
+    (states, _), outputs = scan(body, (states, states[0]), (projected, mask), dtypes=dtype)
+    return outputs, states
+
+
+def _swap_batch_and_time(tensor):
+    rank = len(tensor.shape)
+    return tf.transpose(tensor, [1, 0] + list(range(2, rank)))

@@ -1,0 +1,23 @@
+import keras
+import numpy as np
+import pytest
+
+from kseq2seq.layers.cell_steps import cell_kernels, cell_step
+
+
+@pytest.mark.parametrize("cell_class", [keras.layers.GRUCell, keras.layers.LSTMCell])
+def test_cell_step_computes_what_the_keras_cell_computes(cell_class):
+    rng = np.random.default_rng(0)
+    cell = cell_class(6)
+    inputs = rng.normal(size=(3, 4)).astype("float32")
+    states = [rng.normal(size=(3, 6)).astype("float32") for _ in range(2 if cell_class is keras.layers.LSTMCell else 1)]
+    cell.build((3, 4))
+    # Non-zero biases, so both GRU bias rows and every LSTM gate's bias are exercised.
+    cell.bias.assign(rng.normal(size=cell.bias.shape).astype("float32"))
+    expected_output, expected_states = cell(inputs, states)
+    for transpose in (True, False):
+        output, new_states = cell_step(cell, inputs, states, cell_kernels(cell, "float32", transpose))
+        np.testing.assert_allclose(output.numpy(), expected_output.numpy(), atol=1e-6)
+        for got, expected in zip(new_states, expected_states):
+            np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-6)
+    assert len(new_states) == len(states)

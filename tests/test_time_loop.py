@@ -1,0 +1,46 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kseq2seq.layers.time_loop import run_rnn_layer, scan
+
+MASK = np.array([[True] * 5, [True, True, True, False, False], [False] * 5])
+
+
+@pytest.mark.parametrize("layer_class", [keras.layers.GRU, keras.layers.LSTM])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_run_rnn_layer_computes_what_the_keras_layer_computes(layer_class, bidirectional):
+    """Outputs (masked steps included), final states and gradients, as Keras' own call gives them."""
+    rng = np.random.default_rng(0)
+    layer = layer_class(6, return_sequences=True, return_state=True)
+    if bidirectional:
+        layer = keras.layers.Bidirectional(layer)
+    inputs = tf.constant(rng.normal(size=(3, 5, 4)).astype("float32"))
+    layer.build(inputs.shape)
+    for weight in layer.weights:  # non-zero biases
+        weight.assign(rng.normal(size=weight.shape).astype("float32") * 0.5)
+
+    def run(fn):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs, states = fn()
+            loss = tf.reduce_sum(outputs * outputs) + sum(tf.reduce_sum(s) for s in states)
+        return [outputs, *states, *tape.gradient(loss, [inputs] + layer.trainable_weights)]
+
+    def keras_call():
+        result = layer(inputs, mask=MASK)
+        return result[0], list(result[1:])
+
+    expected = run(keras_call)
+    got = tf.function(lambda: run(lambda: run_rnn_layer(layer, inputs, MASK)))()
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g.numpy(), e.numpy(), atol=1e-5)
+
+
+def test_scan_stacks_outputs_and_returns_the_final_state():
+    xs = tf.constant(np.arange(12, dtype="float32").reshape(2, 3, 2))
+    final, ys = scan(lambda total, x: (total + x, total + x), tf.zeros([2, 2]), xs)
+    np.testing.assert_array_equal(ys.numpy(), np.cumsum(xs.numpy(), axis=1))
+    np.testing.assert_array_equal(final.numpy(), xs.numpy().sum(axis=1))
