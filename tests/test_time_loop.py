@@ -44,3 +44,15 @@ def test_scan_stacks_outputs_and_returns_the_final_state():
     final, ys = scan(lambda total, x: (total + x, total + x), tf.zeros([2, 2]), xs)
     np.testing.assert_array_equal(ys.numpy(), np.cumsum(xs.numpy(), axis=1))
     np.testing.assert_array_equal(final.numpy(), xs.numpy().sum(axis=1))
+
+
+@pytest.mark.parametrize("layer_class", [keras.layers.GRU, keras.layers.LSTM])
+def test_run_rnn_layer_starts_from_given_states(layer_class):
+    rng = np.random.default_rng(1)
+    layer = layer_class(6, return_sequences=True)
+    inputs = rng.normal(size=(3, 5, 4)).astype("float32")
+    initial = [rng.normal(size=(3, 6)).astype("float32") for _ in range(2 if layer_class is keras.layers.LSTM else 1)]
+    expected = layer(inputs, initial_state=initial if len(initial) > 1 else initial[0])
+    outputs, _ = run_rnn_layer(layer, inputs, initial_states=initial)
+    np.testing.assert_allclose(outputs.numpy(), expected.numpy(), atol=1e-5)
+    assert np.abs(outputs.numpy() - run_rnn_layer(layer, inputs)[0].numpy()).max() > 1e-3

@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from kseq2seq.layers.attention import make_attention
+from kseq2seq.layers.time_loop import run_rnn_layer
 from kseq2seq.utils import check_fraction, check_one_of, check_positive_int, config_fields
 
 RNNS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
@@ -81,7 +82,7 @@ class LuongDecoder(keras.layers.Layer):
         """Teacher forcing: decoder inputs `[batch, target_length]` -> logits `[batch, target_length, vocab]`."""
         embedded = self.dropout_layer(self.embedding(token_ids), training=training)
         initial = self.initial_state(encoder_states)["rnn"]
-        outputs = self.rnn(embedded, initial_state=initial if len(initial) > 1 else initial[0], training=training)
+        outputs, _ = run_rnn_layer(self.rnn, embedded, initial_states=initial)  # the Keras layer's math, faster
         keys = self.attention.project_keys(values)
         return self._attend_and_project(outputs, values, keys, encoder_padding_mask, training)[0]
 

@@ -39,12 +39,13 @@ def scan(fn, state, xs, dtypes=None):
     return state, tf.nest.pack_sequence_as(dtypes, [_swap_batch_and_time(a.stack()) for a in arrays])
 
 
-def run_rnn_layer(layer, inputs, mask=None):
-    """`(outputs, final states)` of a Keras GRU/LSTM layer with `return_sequences` and `return_state`.
+def run_rnn_layer(layer, inputs, mask=None, initial_states=None):
+    """`(outputs, final states)` of a Keras GRU/LSTM layer with `return_sequences`, states as lists.
 
     As Keras computes them: masked steps keep the previous state; a plain
     layer repeats the previous output there, a `Bidirectional` one (concat
-    merge) outputs zeros, and its states are the forward then the backward ones.
+    merge) outputs zeros, and its states are the forward then the backward
+    ones. `initial_states` (a plain layer's only; default zeros) is a list.
     """
     if isinstance(layer, keras.layers.Bidirectional):
         forward, forward_states = _run_cell(layer.forward_layer.cell, inputs, mask, zero_masked_outputs=True)
@@ -52,16 +53,18 @@ def run_rnn_layer(layer, inputs, mask=None):
         backward, backward_states = _run_cell(layer.backward_layer.cell, ops.flip(inputs, axis=1), reversed_mask,
                                               zero_masked_outputs=True)
         return ops.concatenate([forward, ops.flip(backward, axis=1)], axis=-1), forward_states + backward_states
-    return _run_cell(layer.cell, inputs, mask, zero_masked_outputs=False)
+    return _run_cell(layer.cell, inputs, mask, zero_masked_outputs=False, states=initial_states)
 
 
-def _run_cell(cell, inputs, mask, zero_masked_outputs):
+def _run_cell(cell, inputs, mask, zero_masked_outputs, states=None):
     dtype = cell.compute_dtype
     kernels = cell_kernels(cell, dtype)
     # The input projection of all steps is one large product; only the recurrent one stays in the loop.
     projected = ops.matmul(ops.cast(inputs, dtype), kernels["kernel"].kernel)
     batch = tf.shape(inputs)[0]
-    states = [tf.zeros([batch, cell.units], dtype) for _ in range(2 if isinstance(cell, keras.layers.LSTMCell) else 1)]
+    if states is None:
+        states = [tf.zeros([batch, cell.units], dtype) for _ in range(2 if isinstance(cell, keras.layers.LSTMCell) else 1)]
+    states = [ops.cast(s, dtype) for s in states]
     mask = tf.ones(tf.shape(inputs)[:2], "bool") if mask is None else ops.cast(mask, "bool")
 
     def body(carry, step):
