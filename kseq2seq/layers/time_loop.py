@@ -76,7 +76,7 @@ def _run_cell(cell, inputs, mask, zero_masked_outputs, states=None):
         output = tf.where(keep, output, tf.zeros_like(output) if zero_masked_outputs else previous)
         return (states, output), output
 
-    (states, _), outputs = scan(body, (states, states[0]), (projected, mask), dtypes=dtype)
+    (states, _), outputs = scan(body, (states, tf.zeros_like(states[0])), (projected, mask), dtypes=dtype)
     return outputs, states
 
 
