@@ -21,3 +21,10 @@ def test_cell_step_computes_what_the_keras_cell_computes(cell_class):
         for got, expected in zip(new_states, expected_states):
             np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-6)
     assert len(new_states) == len(states)
+
+
+@pytest.mark.parametrize("cell", [keras.layers.GRUCell(4, reset_after=False), keras.layers.LSTMCell(4, dropout=0.1),
+                                  keras.layers.GRUCell(4, use_bias=False), keras.layers.SimpleRNNCell(4)])
+def test_cells_the_math_does_not_cover_are_refused(cell):
+    with pytest.raises(ValueError, match="Expected a GRUCell .reset_after=True. or LSTMCell"):
+        cell_kernels(cell, "float32")

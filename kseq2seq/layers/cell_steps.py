@@ -14,11 +14,30 @@ from kseq2seq.layers.loop_kernels import loop_kernel, loop_matmul
 
 def cell_kernels(cell, dtype, transpose=True):
     """The cell's weights as `dtype`, read once per call (see `loop_kernel`)."""
+    _check_supported(cell)
     return {
         "kernel": loop_kernel(cell.kernel, dtype, transpose),
         "recurrent_kernel": loop_kernel(cell.recurrent_kernel, dtype, transpose),
         "bias": ops.cast(cell.bias, dtype),
     }
+
+
+def _check_supported(cell):
+    """The math below covers the cells our layers build; anything else would be computed wrongly, so it fails."""
+    supported = (
+        isinstance(cell, (keras.layers.GRUCell, keras.layers.LSTMCell))
+        and cell.use_bias
+        and not cell.dropout
+        and not cell.recurrent_dropout
+        and getattr(cell, "reset_after", True)
+    )
+    if not supported:
+        raise ValueError(
+            "Expected a GRUCell (reset_after=True) or LSTMCell with use_bias=True and no dropout or "
+            f"recurrent_dropout. Received: cell={cell.__class__.__name__}(use_bias={getattr(cell, 'use_bias', None)}, "
+            f"dropout={getattr(cell, 'dropout', None)}, recurrent_dropout={getattr(cell, 'recurrent_dropout', None)}, "
+            f"reset_after={getattr(cell, 'reset_after', None)})"
+        )
 
 
 def cell_step(cell, inputs, states, kernels, projected_inputs=None):

@@ -65,18 +65,19 @@ def _run_cell(cell, inputs, mask, zero_masked_outputs, states=None):
     if states is None:
         states = [tf.zeros([batch, cell.units], dtype) for _ in range(2 if isinstance(cell, keras.layers.LSTMCell) else 1)]
     states = [ops.cast(s, dtype) for s in states]
-    mask = tf.ones(tf.shape(inputs)[:2], "bool") if mask is None else ops.cast(mask, "bool")
 
     def body(carry, step):
         states, previous = carry
-        x_t, mask_t = step
+        x_t, mask_t = step if mask is not None else (step, None)
         output, new_states = cell_step(cell, None, states, kernels, projected_inputs=x_t)
-        keep = mask_t[:, None]
-        states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
-        output = tf.where(keep, output, tf.zeros_like(output) if zero_masked_outputs else previous)
-        return (states, output), output
+        if mask_t is not None:
+            keep = mask_t[:, None]
+            new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+            output = tf.where(keep, output, tf.zeros_like(output) if zero_masked_outputs else previous)
+        return (new_states, output), output
 
-    (states, _), outputs = scan(body, (states, tf.zeros_like(states[0])), (projected, mask), dtypes=dtype)
+    steps = projected if mask is None else (projected, ops.cast(mask, "bool"))
+    (states, _), outputs = scan(body, (states, tf.zeros_like(states[0])), steps, dtypes=dtype)
     return outputs, states
 
 
