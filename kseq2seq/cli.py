@@ -35,6 +35,8 @@ def add_decoding_arguments(parser):
     group.add_argument("--seed", type=int, default=0, help="sampling seed")
     group.add_argument("--max-length", type=int)
     group.add_argument("--min-length", type=int, help="tokens before the end token may be chosen")
+    group.add_argument("--allow-unknown", action=argparse.BooleanOptionalAction,
+                       help="whether [UNK] may be generated (--no-allow-unknown rules it out)")
 
 
 def decoding_kwargs(args):
@@ -49,6 +51,7 @@ def decoding_kwargs(args):
         "seed": args.seed,
         "max_length": args.max_length,
         "min_length": args.min_length,
+        "allow_unknown": args.allow_unknown,
     }
 
 

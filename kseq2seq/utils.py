@@ -23,6 +23,13 @@ def check_positive_int(name, value, minimum=1):
     return value
 
 
+def check_bool(name, value):
+    """Raise a ValueError naming `name` unless `value` is True or False."""
+    if not isinstance(value, bool):
+        raise ValueError(f"Expected {name} to be True or False. Received: {name}={value!r}")
+    return value
+
+
 def check_fraction(name, value, low=0.0, high=1.0, include_high=False):
     """Raise a ValueError unless low <= value < high (or <= high with include_high)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value

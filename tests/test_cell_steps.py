@@ -28,3 +28,11 @@ def test_cell_step_computes_what_the_keras_cell_computes(cell_class):
 def test_cells_the_math_does_not_cover_are_refused(cell):
     with pytest.raises(ValueError, match="Expected a GRUCell .reset_after=True. or LSTMCell"):
         cell_kernels(cell, "float32")
+
+
+def test_inputs_projected_before_the_loop_need_no_stored_transpose():
+    cell = keras.layers.GRUCell(6)
+    cell.build((3, 4))
+    kernels = cell_kernels(cell, "float32", in_loop_inputs=False)
+    assert kernels["kernel"].transposed is None and kernels["recurrent_kernel"].transposed.shape == (18, 6)
+    assert cell_kernels(cell, "float32")["kernel"].transposed.shape == (18, 4)

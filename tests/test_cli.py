@@ -255,14 +255,15 @@ def test_train_and_evaluate_a_summarizer_on_the_built_in_news_set(tmp_path):
     data.write_text("".join(json.dumps({"article": a, "highlights": h}) + "\n" for a, h in test))
     report = str(tmp_path / "report.json")
     code, output = run(["evaluate", "--task", "summarization", "--model", model_dir, "--data", str(data),
-                        "--sampler", "greedy", "--min-length", "3", "--report", report])
+                        "--sampler", "greedy", "--min-length", "3", "--no-allow-unknown", "--report", report])
     assert code == 0 and "rougeLsum" in output
     with open(report) as f:
         result = json.load(f)
     assert result["decoding"]["sampler"] == "greedy" and result["decoding"]["min_length"] == 3
     assert result["decoding"]["num_beams"] == 4  # the preset's, as no flag set it
+    assert result["decoding"]["allow_unknown"] is False
     articles = [a for a, _ in test]
-    expected = model.generate(articles, sampler="greedy", min_length=3)
+    expected = model.generate(articles, sampler="greedy", min_length=3, allow_unknown=False)
     assert [e["prediction"].replace("\n", " ") for e in result["per_example"]] == expected
 
 

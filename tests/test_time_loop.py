@@ -56,3 +56,19 @@ def test_run_rnn_layer_starts_from_given_states(layer_class):
     outputs, _ = run_rnn_layer(layer, inputs, initial_states=initial)
     np.testing.assert_allclose(outputs.numpy(), expected.numpy(), atol=1e-5)
     assert np.abs(outputs.numpy() - run_rnn_layer(layer, inputs)[0].numpy()).max() > 1e-3
+
+
+@pytest.mark.parametrize("layer, initial, received", [
+    (keras.layers.GRU(4, return_sequences=True, go_backwards=True), None, "go_backwards=True"),
+    (keras.layers.LSTM(4), None, "return_sequences=False"),
+    (keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True), merge_mode="sum"), None,
+     "merge_mode='sum'"),
+    (keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True)), [np.zeros((3, 4), "float32")] * 2,
+     "initial_states=given"),
+    (keras.layers.SimpleRNN(4, return_sequences=True), None, "SimpleRNN"),
+])
+def test_layer_settings_the_loop_does_not_follow_are_refused(layer, initial, received):
+    """Each of these would otherwise run as a plain forward GRU/LSTM with concatenated directions."""
+    with pytest.raises(ValueError, match="Expected a GRU or LSTM layer with return_sequences=True") as error:
+        run_rnn_layer(layer, np.zeros((3, 5, 4), "float32"), initial_states=initial)
+    assert received in str(error.value)

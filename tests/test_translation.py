@@ -216,3 +216,41 @@ def test_min_length_through_generate(tiny_translator, tiny_dates):
         assert all(len(o) >= 12 for o in outputs), outputs  # dates are 10 characters otherwise
     with pytest.raises(ValueError, match="min_length=-1"):
         tiny_translator.generate(sources, min_length=-1)
+
+
+def test_allow_unknown_false_rules_out_unk_in_generate_and_export(tiny_dates, tmp_path):
+    import tensorflow as tf
+
+    from kseq2seq.utils import UNK_ID
+
+    sources = [s for s, _ in tiny_dates[:6]]
+    keras.utils.set_random_seed(3)
+    translator = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=tiny_dates, units=8,
+                                                 embedding_dim=4, max_length=6)
+    bias = translator.backbone.decoder.output_projection.bias
+    values = bias.numpy()
+    values[UNK_ID] = -100.0  # [UNK] never wins: what greedy picks without it
+    bias.assign(values)
+    without_unk = translator.generate(sources)
+    values[UNK_ID] = 100.0  # [UNK] always wins
+    bias.assign(values)
+    assert translator.generate(sources) == ["[UNK]" * 6] * 6
+    assert translator.generate(sources, allow_unknown=False) == without_unk
+    for sampler in ("beam", "sample"):
+        assert not any("[UNK]" in o for o in translator.generate(sources, sampler=sampler, allow_unknown=False))
+    with pytest.raises(ValueError, match="allow_unknown='no'"):
+        translator.generate(sources, allow_unknown="no")
+
+    # A task whose generation options rule [UNK] out exports signatures that do too.
+    translator.generation_config["allow_unknown"] = False
+    assert translator.generate(sources) == without_unk
+    translator.export(str(tmp_path / "serving"))
+    served = tf.saved_model.load(str(tmp_path / "serving")).signatures["serving_default"](tf.constant(sources))
+    assert [o.decode() for o in served["outputs"].numpy()] == without_unk
+
+
+def test_decoding_defaults_are_preset_overrides(tiny_dates):
+    translator = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=tiny_dates, units=8,
+                                                 allow_unknown=False, top_k=5)
+    assert translator.generation_config["allow_unknown"] is False and translator.generation_config["top_k"] == 5
+    assert translator.generation_options()["allow_unknown"] is False

@@ -93,10 +93,9 @@ class BahdanauAttention(_Attention):
     def score(self, query, keys, kernels=None):
         # Dense layers only ever see 2-D/3-D inputs, and v is applied as a product and a sum: Keras' Dense
         # on a 4-D tensor is a tensordot whose gradient inside the decoder's while loop XLA cannot compile.
-        if kernels:
-            projected = loop_matmul(query, kernels["w2"]) + kernels["b2"]
-        else:
-            projected = self.query_projection(query)
+        # Inside a time loop the caller reads the kernels once per loop; otherwise they are read here.
+        kernels = kernels or self.loop_kernels(transpose=False)
+        projected = loop_matmul(ops.cast(query, self.compute_dtype), kernels["w2"]) + kernels["b2"]
         projected = _with_steps_axis(projected)
         hidden = ops.tanh(ops.expand_dims(keys, 1) + ops.expand_dims(projected, 2))  # [batch, steps, source, units]
         v = ops.cast(self.score_projection.kernel[:, 0], hidden.dtype)

@@ -12,11 +12,16 @@ from keras import ops
 from kseq2seq.layers.loop_kernels import loop_kernel, loop_matmul
 
 
-def cell_kernels(cell, dtype, transpose=True):
-    """The cell's weights as `dtype`, read once per call (see `loop_kernel`)."""
+def cell_kernels(cell, dtype, transpose=True, in_loop_inputs=True):
+    """The cell's weights as `dtype`, read once per call (see `loop_kernel`).
+
+    `in_loop_inputs=False`: the caller projects the inputs of all steps before
+    the loop (`projected_inputs` of `cell_step`), so the input kernel needs no
+    stored transpose.
+    """
     _check_supported(cell)
     return {
-        "kernel": loop_kernel(cell.kernel, dtype, transpose),
+        "kernel": loop_kernel(cell.kernel, dtype, transpose and in_loop_inputs),
         "recurrent_kernel": loop_kernel(cell.recurrent_kernel, dtype, transpose),
         "bias": ops.cast(cell.bias, dtype),
     }

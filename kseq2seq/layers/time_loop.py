@@ -47,6 +47,7 @@ def run_rnn_layer(layer, inputs, mask=None, initial_states=None):
     merge) outputs zeros, and its states are the forward then the backward
     ones. `initial_states` (a plain layer's only; default zeros) is a list.
     """
+    _check_layer(layer, initial_states)
     if isinstance(layer, keras.layers.Bidirectional):
         forward, forward_states = _run_cell(layer.forward_layer.cell, inputs, mask, zero_masked_outputs=True)
         reversed_mask = None if mask is None else ops.flip(mask, axis=1)
@@ -56,9 +57,30 @@ def run_rnn_layer(layer, inputs, mask=None, initial_states=None):
     return _run_cell(layer.cell, inputs, mask, zero_masked_outputs=False, states=initial_states)
 
 
+def _check_layer(layer, initial_states):
+    """The settings the loop follows; any other would be silently ignored, so it fails (the cell is checked too)."""
+    bidirectional = isinstance(layer, keras.layers.Bidirectional)
+    plain = layer.forward_layer if bidirectional else layer
+    supported = (
+        isinstance(plain, (keras.layers.GRU, keras.layers.LSTM))
+        and plain.return_sequences
+        and not plain.go_backwards
+        and (not bidirectional or (layer.merge_mode == "concat" and initial_states is None))
+    )
+    if not supported:
+        received = (f"{layer.__class__.__name__}(merge_mode={layer.merge_mode!r}) of " if bidirectional else "")
+        received += (f"{plain.__class__.__name__}(return_sequences={getattr(plain, 'return_sequences', None)}, "
+                     f"go_backwards={getattr(plain, 'go_backwards', None)})")
+        raise ValueError(
+            "Expected a GRU or LSTM layer with return_sequences=True and go_backwards=False, or a Bidirectional "
+            "one of those with merge_mode='concat' and no initial_states. Received: layer="
+            f"{received}, initial_states={'given' if initial_states is not None else None}"
+        )
+
+
 def _run_cell(cell, inputs, mask, zero_masked_outputs, states=None):
     dtype = cell.compute_dtype
-    kernels = cell_kernels(cell, dtype)
+    kernels = cell_kernels(cell, dtype, in_loop_inputs=False)
     # The input projection of all steps is one large product; only the recurrent one stays in the loop.
     projected = ops.matmul(ops.cast(inputs, dtype), kernels["kernel"].kernel)
     batch = tf.shape(inputs)[0]

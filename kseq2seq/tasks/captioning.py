@@ -39,11 +39,11 @@ PRESETS = {
     "show_attend_tell_photos": {
         **_COMMON,
         "description": "CNN from scratch on 128 x 128 photos (8 x 8 grid), LSTM 256, doubly stochastic "
-        "attention (λ = 1), dropout; beam 3.",
+        "attention (λ = 1), dropout; beam 3, no [UNK] in captions.",
         "min_count": 2, "max_vocabulary_size": 5000,
         "image_size": 128, "filters": 64, "num_blocks": 4, "embedding_dim": 128, "units": 256, "dropout": 0.3,
         "attention_regularization": 1.0, "target_length": 24, "max_length": 24, "epochs": 20,
-        "sampler": "beam", "num_beams": 3, "length_penalty": 0.6,
+        "sampler": "beam", "num_beams": 3, "length_penalty": 0.6, "allow_unknown": False,
     },
     "mobilenet_attention": {
         **_COMMON,
@@ -53,7 +53,7 @@ PRESETS = {
         "image_size": 224, "image_encoder": "mobilenet_v3_small", "filters": 256, "num_blocks": 3,
         "embedding_dim": 128, "units": 256, "dropout": 0.3, "attention_regularization": 1.0,
         "target_length": 24, "max_length": 24, "epochs": 10, "sampler": "beam", "num_beams": 3,
-        "length_penalty": 0.6,
+        "length_penalty": 0.6, "allow_unknown": False,
     },
 }
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")

@@ -17,8 +17,8 @@ import tensorflow as tf
 from kseq2seq import decoding
 from kseq2seq.models import Seq2SeqBackbone
 from kseq2seq.preprocessors import Seq2SeqPreprocessor
-from kseq2seq.tokenizers import END_ID, PAD_ID, START_ID, get_tokenizer_class
-from kseq2seq.utils import check_positive_int
+from kseq2seq.tokenizers import END_ID, PAD_ID, START_ID, UNK_ID, get_tokenizer_class
+from kseq2seq.utils import check_bool, check_positive_int
 
 Generation = collections.namedtuple("Generation", ["text", "score", "source_tokens", "output_tokens", "attention"])
 
@@ -34,6 +34,7 @@ GENERATION_DEFAULTS = {
     "top_k": None,
     "top_p": None,
     "min_length": 0,
+    "allow_unknown": True,
 }
 
 
@@ -131,9 +132,11 @@ class Seq2SeqTask(keras.Model):
         if preset not in cls.presets:
             raise ValueError(f"Expected preset to be one of {sorted(cls.presets)}. Received: preset={preset!r}")
         config = dict(cls.presets[preset])
-        unknown = sorted(set(overrides) - set(config))
+        # Every decoding default may be set, whether or not the preset names it.
+        known = set(config) | set(GENERATION_DEFAULTS)
+        unknown = sorted(set(overrides) - known)
         if unknown:
-            raise ValueError(f"Expected overrides among {sorted(config)}. Received unknown: {unknown}")
+            raise ValueError(f"Expected overrides among {sorted(known)}. Received unknown: {unknown}")
         config.update(overrides)
         return config
 
@@ -229,7 +232,7 @@ class Seq2SeqTask(keras.Model):
 
     # --- generation -----------------------------------------------------
     def generate_ids(self, encoder_inputs, sampler="greedy", max_length=None, seed=0, return_attention=False,
-                     **decoding_args):
+                     allow_unknown=None, **decoding_args):
         """Decodes in graph: encoder inputs -> `decoding.Decoded` with n-best axis.
 
         `encoder_inputs`: encoder ids `[batch, S]`, or the dict of encoder
@@ -238,8 +241,17 @@ class Seq2SeqTask(keras.Model):
 
         `token_ids [batch, nbest, max_length]`, `scores [batch, nbest]` and, with
         `return_attention`, `attention [batch, nbest, max_length, S]`.
+        `allow_unknown`: whether `[UNK]` may be generated; None takes the task's
+        generation option (so exported signatures follow the preset).
         `decoding_args`: `num_beams`, `length_penalty`, `nbest`, `temperature`, `top_k`, `top_p`, `min_length`.
         """
+        if allow_unknown is None:
+            allow_unknown = self.generation_options()["allow_unknown"]
+        check_bool("allow_unknown", allow_unknown)
+        # [PAD] and [START] are never correct outputs; an undertrained model
+        # may still rank them first, so they are ruled out. So is [UNK] when
+        # asked: a caption or reply with "[UNK]" in it is of no use to a reader.
+        never = [PAD_ID, START_ID] + ([] if allow_unknown else [UNK_ID])
         memory, state = self.backbone.encode(encoder_inputs)
         batch_size = tf.shape(memory["values"])[0]
         if sampler == "beam":
@@ -248,10 +260,8 @@ class Seq2SeqTask(keras.Model):
 
         def step_fn(token_ids, state):
             logits, state, weights = self.backbone.step(token_ids, state, memory)
-            # [PAD] and [START] are never correct outputs; an undertrained model
-            # may still rank them first, so they are ruled out.
-            never = tf.reduce_sum(tf.one_hot([PAD_ID, START_ID], tf.shape(logits)[-1], on_value=-1e9), axis=0)
-            return logits + tf.cast(never, logits.dtype), state, weights
+            ruled_out = tf.reduce_sum(tf.one_hot(never, tf.shape(logits)[-1], on_value=-1e9), axis=0)
+            return logits + tf.cast(ruled_out, logits.dtype), state, weights
 
         return decoding.decode(
             step_fn,
@@ -297,7 +307,7 @@ class Seq2SeqTask(keras.Model):
         return {**GENERATION_DEFAULTS, **self.generation_config, **{k: v for k, v in given.items() if v is not None}}
 
     def generate(self, texts, sampler=None, num_beams=None, length_penalty=None, nbest=None, temperature=None,
-                 top_k=None, top_p=None, seed=0, max_length=None, min_length=None, batch_size=64,
+                 top_k=None, top_p=None, seed=0, max_length=None, min_length=None, allow_unknown=None, batch_size=64,
                  return_scores=False, return_attention=False):
         """Decodes a string or a list of strings, inside one `tf.function` per batch.
 
@@ -309,6 +319,8 @@ class Seq2SeqTask(keras.Model):
                 alpha, `nbest` hypotheses) or `"sample"` (with `temperature`,
                 `top_k`, `top_p` and a reproducible `seed`).
             min_length: tokens to generate before `[END]` may be chosen.
+            allow_unknown: False rules out generating `[UNK]` (the next most
+                likely token comes instead).
             return_scores: also return each output's score (log-probability;
                 length-normalised for beam search).
             return_attention: return `Generation` records with source/output
@@ -321,7 +333,7 @@ class Seq2SeqTask(keras.Model):
         check_positive_int("batch_size", batch_size)
         options = self.generation_options(sampler=sampler, num_beams=num_beams, length_penalty=length_penalty,
                                           nbest=nbest, temperature=temperature, top_k=top_k, top_p=top_p,
-                                          min_length=min_length)
+                                          min_length=min_length, allow_unknown=allow_unknown)
         sampler, nbest = options["sampler"], options["nbest"]
         config = {"sampler": sampler, "max_length": self.max_length if max_length is None else max_length}
         if options["min_length"]:
@@ -331,6 +343,8 @@ class Seq2SeqTask(keras.Model):
         elif sampler == "sample":
             config.update({k: options[k] for k in ("temperature", "top_k", "top_p")})
         decoding.check_decoding_config(**{"nbest": nbest, "seed": seed, **config})
+        check_bool("allow_unknown", options["allow_unknown"])
+        config["allow_unknown"] = options["allow_unknown"]
         if return_attention:
             config["return_attention"] = True
         single = isinstance(texts, str)
