@@ -47,6 +47,8 @@ from kseq2seq.tasks.task import batch_dataset
 from kseq2seq.utils import check_positive_int
 
 logger = logging.getLogger(__name__)
+# With XLA, training batches' token lengths are padded to a multiple of this, to bound recompilations.
+XLA_PAD_MULTIPLE = 8
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -133,6 +135,9 @@ class Trainer:
         early_stopping_patience: epochs without a better validation loss before stopping.
         log_dir: TensorBoard logs.
         jit_compile: compile each replica's forward and backward pass with XLA.
+        pad_to_multiple_of: pad training batches' token lengths to a multiple
+            of this (default: 8 with `jit_compile`, so XLA compiles a few
+            shapes instead of one per batch; else none).
         lr_decay_factor: multiply the learning rate by this (in (0, 1)) after
             `lr_decay_patience` epochs without a better validation loss.
         lr_decay_patience: epochs without improvement before each decay.
@@ -140,7 +145,7 @@ class Trainer:
 
     def __init__(self, task, strategy=None, checkpoint_dir=None, checkpoint_every=None, max_to_keep=3,
                  early_stopping_patience=None, log_dir=None, jit_compile=False, lr_decay_factor=None,
-                 lr_decay_patience=1):
+                 lr_decay_patience=1, pad_to_multiple_of=None):
         self.task = task
         self.strategy = strategy or tf.distribute.get_strategy()
         self.checkpoint_dir = checkpoint_dir
@@ -174,6 +179,10 @@ class Trainer:
         self._loss_scaled = isinstance(task.optimizer, keras.optimizers.LossScaleOptimizer)
         self.jit_compile = bool(jit_compile)
         self._compiled_gradients = tf.function(self._gradients, jit_compile=True) if jit_compile else self._gradients
+        if pad_to_multiple_of is None and self.jit_compile:
+            pad_to_multiple_of = XLA_PAD_MULTIPLE
+        self.pad_to_multiple_of = None if pad_to_multiple_of is None else check_positive_int(
+            "pad_to_multiple_of", pad_to_multiple_of)
 
     # --- data -----------------------------------------------------------
     @staticmethod
@@ -191,7 +200,8 @@ class Trainer:
             per_replica = context.get_per_replica_batch_size(batch_size)
             shard = self.shard(ids, context.input_pipeline_id, context.num_input_pipelines, seed, epoch)
             # Repeated so that every replica has data for every step of the epoch.
-            batches = batch_dataset(shard, per_replica, bucket_boundaries, drop_remainder=True).repeat()
+            batches = batch_dataset(shard, per_replica, bucket_boundaries, drop_remainder=True,
+                                    pad_to_multiple_of=self.pad_to_multiple_of).repeat()
             replicas_per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
             options = tf.data.Options()
             # Deterministic order is what makes a resumed run see the batches it missed.

@@ -235,6 +235,50 @@ def test_batch_tokens_sizes_buckets_by_their_length():
         batch_dataset(ids, 8, None, batch_tokens=32)
 
 
+@pytest.mark.parametrize("make_task", [
+    lambda dates: kseq2seq.Translator.from_preset("bahdanau_lstm_base", train_texts=dates, units=8, embedding_dim=4),
+    lambda dates: kseq2seq.Summarizer.from_preset("pointer_generator_coverage", train_texts=dates, units=8,
+                                                  embedding_dim=4, source_length=30, target_length=12, min_count=1),
+], ids=["bi_lstm_translator", "coverage_pointer_generator"])
+def test_padding_lengths_to_a_multiple_keeps_logits_and_losses(tiny_dates, make_task):
+    """What XLA-compiled training relies on: padded positions change no logit of a real one, nor any loss."""
+    from kseq2seq.tasks.task import batch_dataset
+    from kseq2seq.training import _token_loss_and_correct
+
+    keras.utils.set_random_seed(0)
+    task = make_task(tiny_dates)
+    ids = task.tokenize_dataset(tiny_dates[:16])
+    (x, labels), = batch_dataset(ids, 16).take(1)
+    (padded_x, padded_labels), = batch_dataset(ids, 16, pad_to_multiple_of=8).take(1)
+    for name in x:
+        length = x[name].shape[1]
+        assert padded_x[name].shape[1] % 8 == 0 and padded_x[name].shape[1] > length  # no length is a multiple here
+        np.testing.assert_array_equal(padded_x[name][:, :length], x[name])
+        assert not np.any(padded_x[name][:, length:])
+    length = labels.shape[1]
+    assert padded_labels.shape[1] % 8 == 0 and not np.any(padded_labels[:, length:])
+    logits, extra_loss = task(x), [float(l) for l in task.losses]
+    padded_logits, padded_extra_loss = task(padded_x), [float(l) for l in task.losses]
+    np.testing.assert_allclose(padded_logits[:, :length], logits, atol=1e-5)
+    tokens = float(np.sum(labels != 0))
+    loss = _token_loss_and_correct(logits, labels, tokens)
+    padded_loss = _token_loss_and_correct(padded_logits, padded_labels, tokens)
+    np.testing.assert_allclose([float(v) for v in padded_loss], [float(v) for v in loss], rtol=1e-6)
+    np.testing.assert_allclose(padded_extra_loss, extra_loss, rtol=1e-6)
+    with pytest.raises(ValueError, match="pad_to_multiple_of=0"):
+        batch_dataset(ids, 16, pad_to_multiple_of=0)
+
+
+def test_make_dataset_pads_lengths_to_a_multiple_when_asked(tiny_dates):
+    task, _ = _trainer(tiny_dates)
+    lengths = lambda data: {int(labels.shape[1]) for _, labels in data}  # noqa: E731
+    assert lengths(task.make_dataset(tiny_dates, 16)) == {11}  # 10 characters and [END]
+    assert lengths(task.make_dataset(tiny_dates, 16, pad_to_multiple_of=4)) == {12}
+    # Keras' own fit never compiles a task with XLA (its StringLookup layers do not support it), so its
+    # batches are left as they are by default.
+    assert not task.jit_compile
+
+
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_like_float32(tiny_dates, policy):
     losses = {}
@@ -253,15 +297,29 @@ def test_mixed_precision_trains_like_float32(tiny_dates, policy):
 
 
 def test_xla_compiled_steps_train_like_the_plain_graph(tiny_dates):
+    """With XLA, batches are padded to a multiple of 8 tokens, so a few shapes are compiled, not one per batch."""
+    from kseq2seq.tasks.task import batch_dataset
+
     results = {}
     for jit_compile in (False, True):
         keras.utils.set_random_seed(0)
         task, strategy = _trainer(tiny_dates, embedding_dim=8)
-        history = Trainer(task, strategy, jit_compile=jit_compile).fit(tiny_dates, epochs=2, batch_size=16)
+        trainer = Trainer(task, strategy, jit_compile=jit_compile)
+        history = trainer.fit(tiny_dates, epochs=2, batch_size=16)
         results[jit_compile] = history["loss"], task.get_weights()
     np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-4)
     for a, b in zip(results[True][1], results[False][1]):
         np.testing.assert_allclose(a, b, atol=1e-4)
+    # XLA compiles per concrete input shape (inside one traced step), so the batches the trainer feeds are checked.
+    ids = task.tokenize_dataset(tiny_dates)
+    steps = len(tiny_dates) // 16
+    batches = iter(trainer._distributed(ids, 16, seed=0, epoch=0))
+    fed = [(int(x["encoder_token_ids"].shape[1]), int(labels.shape[1])) for x, labels in
+           (next(batches) for _ in range(steps))]
+    plain = {(int(x["encoder_token_ids"].shape[1]), int(labels.shape[1])) for x, labels in batch_dataset(ids, 16)}
+    assert trainer.pad_to_multiple_of == 8 and all(s % 8 == 0 and t % 8 == 0 for s, t in fed)
+    assert len(set(fed)) < len(plain)  # the dates' source lengths vary within a multiple of 8
+    assert Trainer(task, strategy).pad_to_multiple_of is None
 
 
 def test_tensorboard_logs_loss_accuracy_learning_rate_and_throughput(tiny_dates, tmp_path):

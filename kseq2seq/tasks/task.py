@@ -155,7 +155,7 @@ class Seq2SeqTask(keras.Model):
 
     # --- training -------------------------------------------------------
     def make_dataset(self, data, batch_size=64, shuffle=False, seed=None, bucket_boundaries=None, batch_tokens=None,
-                     drop_long=False):
+                     drop_long=False, pad_to_multiple_of=None):
         """Raw `(source, target)` strings -> batched, tokenized, prefetched dataset.
 
         Accepts a list of pairs or a `tf.data.Dataset` of string pairs. Unbatched
@@ -163,6 +163,10 @@ class Seq2SeqTask(keras.Model):
         shuffled (optional) and batched (`batch_dataset`). Already batched string
         pairs are tokenized batch by batch; a dataset that already yields token
         ids is returned unchanged.
+
+        `pad_to_multiple_of`: see `batch_dataset` (for a training loop compiled
+        with XLA; Keras' `fit` does not compile tasks with XLA, as their
+        tokenizers' `StringLookup` layers do not support it).
         """
         if not isinstance(data, tf.data.Dataset):
             data = self._pairs_dataset(data)
@@ -175,7 +179,7 @@ class Seq2SeqTask(keras.Model):
         ids = self.tokenize_dataset(data, drop_long=drop_long)
         if shuffle:
             ids = ids.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
-        ids = batch_dataset(ids, batch_size, bucket_boundaries, batch_tokens)
+        ids = batch_dataset(ids, batch_size, bucket_boundaries, batch_tokens, pad_to_multiple_of=pad_to_multiple_of)
         # The batch count is the same every epoch (bucket sizes do not depend on
         # the shuffle); counting it once (which also fills the cache) lets Keras
         # show progress and avoids its "ran out of data" warning.
@@ -419,7 +423,8 @@ class Seq2SeqTask(keras.Model):
         return cls(**config)
 
 
-def batch_dataset(ids, batch_size, bucket_boundaries=None, batch_tokens=None, drop_remainder=False):
+def batch_dataset(ids, batch_size, bucket_boundaries=None, batch_tokens=None, drop_remainder=False,
+                  pad_to_multiple_of=None):
     """Pads unbatched `(x, labels)` ids into batches.
 
     With `bucket_boundaries` (lengths of the longer of source and target),
@@ -427,7 +432,15 @@ def batch_dataset(ids, batch_size, bucket_boundaries=None, batch_tokens=None, dr
     `batch_tokens` as well, each bucket's batch size is `batch_tokens` divided
     by the bucket's upper length (twice the last boundary for the open last
     bucket), so batches hold at most about that many tokens per side.
+
+    `pad_to_multiple_of`: token lengths are padded up to a multiple of this.
+    XLA compiles a step once per input shape; without it every batch padded to
+    its own longest pair can bring a new shape and a new compilation.
     """
+    if pad_to_multiple_of is not None:
+        check_positive_int("pad_to_multiple_of", pad_to_multiple_of)
+        batches = batch_dataset(ids, batch_size, bucket_boundaries, batch_tokens, drop_remainder)
+        return batches.map(lambda x, labels: _pad_lengths(x, labels, pad_to_multiple_of))
     if not bucket_boundaries:
         if batch_tokens:
             raise ValueError("Expected bucket_boundaries with batch_tokens. Received: bucket_boundaries=None")
@@ -445,6 +458,17 @@ def batch_dataset(ids, batch_size, bucket_boundaries=None, batch_tokens=None, dr
         sizes,
         drop_remainder=drop_remainder,
     )
+
+
+def _pad_lengths(x, labels, multiple):
+    """Pads the token id tensors (`[batch, length]`, integers) of a batch with 0 up to a length multiple of `multiple`."""
+
+    def pad(ids):
+        if not ids.dtype.is_integer or ids.shape.rank != 2:
+            return ids  # images
+        return tf.pad(ids, [[0, 0], [0, -tf.shape(ids)[1] % multiple]])
+
+    return {name: pad(value) for name, value in x.items()}, pad(labels)
 
 
 def _is_string_pairs(spec):
