@@ -437,10 +437,15 @@ def batch_dataset(ids, batch_size, bucket_boundaries=None, batch_tokens=None, dr
     XLA compiles a step once per input shape; without it every batch padded to
     its own longest pair can bring a new shape and a new compilation.
     """
-    if pad_to_multiple_of is not None:
-        check_positive_int("pad_to_multiple_of", pad_to_multiple_of)
-        batches = batch_dataset(ids, batch_size, bucket_boundaries, batch_tokens, drop_remainder)
-        return batches.map(lambda x, labels: _pad_lengths(x, labels, pad_to_multiple_of))
+    batches = _padded_batches(ids, batch_size, bucket_boundaries, batch_tokens, drop_remainder)
+    if pad_to_multiple_of is None:
+        return batches
+    check_positive_int("pad_to_multiple_of", pad_to_multiple_of)
+    return batches.map(lambda x, labels: _pad_lengths(x, labels, pad_to_multiple_of))
+
+
+def _padded_batches(ids, batch_size, bucket_boundaries, batch_tokens, drop_remainder):
+    """Each batch padded to its longest pair, in length buckets if given."""
     if not bucket_boundaries:
         if batch_tokens:
             raise ValueError("Expected bucket_boundaries with batch_tokens. Received: bucket_boundaries=None")
