@@ -8,7 +8,6 @@ search. Minutes are the checkpoint's write time since the run wrote its
 resolved config (so they include vocabulary learning and data preparation).
 """
 
-import argparse
 import glob
 import json
 import os
@@ -18,7 +17,7 @@ import sys
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, write_section  # noqa: E402
+from common import argument_parser, report  # noqa: E402
 
 from kseq2seq.cli import load_model  # noqa: E402
 from kseq2seq.datasets import text_files  # noqa: E402
@@ -37,13 +36,12 @@ def checkpoints(folder):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--model", required=True, help="the model folder `kseq2seq train` wrote")
     parser.add_argument("--checkpoint-dir", help="default: MODEL.checkpoints")
     parser.add_argument("--source-file", required=True)
     parser.add_argument("--target-file", required=True)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args(argv)
     folder = args.checkpoint_dir or args.model.rstrip("/") + ".checkpoints"
     task = load_model(args.model)
@@ -63,25 +61,20 @@ def main(argv=None):
         print(json.dumps(row), flush=True)
     with open(os.path.join(args.model, "metadata.json")) as f:
         metadata = json.load(f)
-    lines = [
-        "## Multi30k validation BLEU against training time",
-        "",
+    description = (
         f"`python benchmarks/bleu_curve.py --model {args.model} --source-file {args.source_file} "
         f"--target-file {args.target_file} --write`: every kept checkpoint of the run (preset "
         f"`{metadata.get('preset')}`), restored and decoded on the {len(pairs):,} validation pairs; greedy and the "
         f"preset's beam search ({', '.join(f'{k} {beam[k]}' for k in ('num_beams', 'length_penalty') if k in beam)}). sacreBLEU "
-        f"`{signature}`; \"lc\" = case-insensitive (`-lc`).",
-        "",
-        f"Machine: {machine()}.",
-        "",
+        f"`{signature}`; \"lc\" = case-insensitive (`-lc`)."
+    )
+    lines = [
         "| minutes | step | greedy | beam | greedy (lc) | beam (lc) |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [f"| {r['minutes']:.1f} | {r['step']:,} | {r['greedy']:.2f} | {r['beam']:.2f} | {r['greedy_lc']:.2f} | "
               f"{r['beam_lc']:.2f} |" for r in rows]
-    print("\n".join(lines))
-    if args.write:
-        write_section("multi30k-bleu-curve", "\n".join(lines))
+    report("multi30k-bleu-curve", "Multi30k validation BLEU against training time", description, lines, args.write)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Shared helpers for benchmarks: timing, machine description, and docs/benchmarks.md sections."""
 
+import argparse
 import os
 import platform
 import re
@@ -55,6 +56,25 @@ def machine():
         f"{cpu}; GPUs: {len(gpus)}; Python {platform.python_version()}; "
         f"TensorFlow {tf.__version__}; Keras {keras.__version__}"
     )
+
+
+def argument_parser(doc):
+    """A benchmark's command line: its docstring as help, plus `--write`."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help="update this benchmark's section of docs/benchmarks.md")
+    return parser
+
+
+def report(name, title, description, body, write, machine_note=""):
+    """Prints a docs section (title, what was run, the machine, then `body` lines); `write` also saves it.
+
+    `name` is the section's marker in docs/benchmarks.md; `machine_note` follows the machine line (rates
+    measured in the same run).
+    """
+    text = "\n".join([f"## {title}", "", description, "", f"Machine: {machine()}.{machine_note}", "", *body])
+    print(text, flush=True)
+    if write:
+        write_section(name, text)
 
 
 def write_section(name, body):

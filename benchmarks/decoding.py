@@ -15,7 +15,6 @@ it (float32 weights, bfloat16 matmuls). `--write` replaces the decoding section
 of docs/benchmarks.md.
 """
 
-import argparse
 import os
 import sys
 
@@ -24,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, matmul_gflops, memory_gbytes_per_second, timed, write_section  # noqa: E402
+from common import argument_parser, matmul_gflops, memory_gbytes_per_second, report, timed  # noqa: E402
 
 from kseq2seq import decoding  # noqa: E402
 from kseq2seq.models import Seq2SeqBackbone  # noqa: E402
@@ -69,7 +68,7 @@ def make_functions(backbone, max_length, num_beams):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--units", type=int, default=1024)
     parser.add_argument("--embedding-dim", type=int, default=256)
     parser.add_argument("--vocabulary-size", type=int, default=5000)
@@ -79,7 +78,6 @@ def main(argv=None):
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dtype-policy", default="float32", choices=["float32", "mixed_bfloat16"])
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args(argv)
 
     keras.config.set_dtype_policy(args.dtype_policy)
@@ -103,16 +101,13 @@ def main(argv=None):
     beam_xla = list(functions)[5]
     mixed = args.dtype_policy != "float32"
     flag = f" --dtype-policy {args.dtype_policy}" if mixed else ""
-    lines = [
-        f"## Decoding speed, units {args.units}{', ' + args.dtype_policy if mixed else ''}",
-        "",
+    description = (
         f"`python benchmarks/decoding.py --units {args.units}{flag}{' --write' if args.write else ''}`: "
         f"Bahdanau GRU backbone (bi-GRU encoder), embedding {args.embedding_dim}, units {args.units}, "
         f"vocabulary {args.vocabulary_size}, source length {args.source_length}, {args.max_length} decoding steps "
-        f"(end token disabled), median of {args.repeats} runs after a warm-up.",
-        "",
-        f"Machine: {machine()}.",
-        "",
+        f"(end token disabled), median of {args.repeats} runs after a warm-up."
+    )
+    lines = [
         "| batch | decoding | output tokens/s | sentences/s |",
         "|---:|---|---:|---:|",
     ]
@@ -126,10 +121,11 @@ def main(argv=None):
         )
     limits = bounds(backbone, args, {b: max(results[(graph, b)], results[(xla, b)]) / args.max_length
                                      for b in args.batch_sizes})
-    print("\n".join(limits))
     lines += ["", *limits]
-    if args.write:
-        write_section(f"decoding-units-{args.units}{'-' + args.dtype_policy if mixed else ''}", "\n".join(lines))
+    suffix = f"-{args.dtype_policy}" if mixed else ""
+    report(f"decoding-units-{args.units}{suffix}",
+           f"Decoding speed, units {args.units}{', ' + args.dtype_policy if mixed else ''}", description, lines,
+           args.write)
 
 
 # Weights that fit in the caches are not re-read from memory, so small models can pass the memory bound.

@@ -7,7 +7,6 @@ folder is missing), exports it in every format, then decodes the 1000 test
 dates one at a time with each artifact and compares exact match.
 """
 
-import argparse
 import os
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, write_section  # noqa: E402
+from common import argument_parser, report  # noqa: E402
 
 import kseq2seq  # noqa: E402
 from kseq2seq.cli import load_model  # noqa: E402
@@ -48,10 +47,9 @@ def latency_and_outputs(fn, inputs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--model", default=os.path.join("saved_models", "dates"))
     parser.add_argument("--examples", type=int, default=1000)
-    parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
 
     translator = trained_model(args.model)
@@ -84,13 +82,6 @@ def main(argv=None):
             rows.append((f"TFLite {name}, ids in/out (greedy)", os.path.getsize(model_file), ms, [text(o[0]) for o in out]))
 
     lines = [
-        "## Export: artifact sizes and batch-1 latency",
-        "",
-        f"`python benchmarks/export.py{' --write' if args.write else ''}`: the `bahdanau_gru_small` dates translator "
-        f"(`make demo`), {len(test)} test dates decoded one at a time; latency is the median per input after a warm-up.",
-        "",
-        f"Machine: {machine()}.",
-        "",
         "| artifact | size | batch-1 latency (ms) | test exact match |",
         "|---|---:|---:|---:|",
     ]
@@ -98,9 +89,10 @@ def main(argv=None):
         match = np.mean([h == r for h, r in zip(hyps, references)])
         size_text = "same folder" if size is None else f"{size / 1024:,.0f} KiB"
         lines.append(f"| {name} | {size_text} | {ms:.2f} | {match:.2%} |")
-        print(lines[-1])
-    if args.write:
-        write_section("export", "\n".join(lines))
+    report("export", "Export: artifact sizes and batch-1 latency",
+           f"`python benchmarks/export.py{' --write' if args.write else ''}`: the `bahdanau_gru_small` dates "
+           f"translator (`make demo`), {len(test)} test dates decoded one at a time; latency is the median per input "
+           "after a warm-up.", lines, args.write)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,11 @@ length buckets (the preset's boundaries) with batches of 64, and buckets with
 batches of about 2,048 tokens. Writes the table to docs/benchmarks.md.
 """
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, write_section  # noqa: E402
+from common import argument_parser, report  # noqa: E402
 
 
 def padding_ratio(batches):
@@ -25,12 +24,11 @@ def padding_ratio(batches):
     return 1.0 - real / padded, padded
 
 
-def main():
-    parser = argparse.ArgumentParser()
+def main(argv=None):
+    parser = argument_parser(__doc__)
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                                                        "multi30k"))
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     import kseq2seq
     from kseq2seq.datasets.text_files import load_text_pairs
     from kseq2seq.tasks.task import batch_dataset
@@ -49,19 +47,10 @@ def main():
         ratio, positions = padding_ratio(batches)
         lines.append(f"| {name} | {ratio:.1%} | {positions:,} |")
         print(lines[-1])
-    body = "\n".join([
-        "## Padding with and without length bucketing (Multi30k en→de)",
-        "",
-        f"One epoch of `bahdanau_lstm_base` batches over the {len(pairs):,} Multi30k training pairs "
-        "(lowercased words; source and target sides together), by `benchmarks/padding.py`. "
-        "Fewer padded positions means less wasted computation per epoch.",
-        "",
-        *lines,
-        "",
-        f"Machine: {machine()}.",
-    ])
-    if args.write:
-        write_section("padding", body)
+    report("padding", "Padding with and without length bucketing (Multi30k en→de)",
+           f"One epoch of `bahdanau_lstm_base` batches over the {len(pairs):,} Multi30k training pairs "
+           "(lowercased words; source and target sides together), by `benchmarks/padding.py`. "
+           "Fewer padded positions means less wasted computation per epoch.", lines, args.write)
 
 
 if __name__ == "__main__":

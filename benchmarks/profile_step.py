@@ -11,7 +11,6 @@ backward time loop, outside the loops). Op times are summed over TensorFlow's
 threads, so they can add up to more than the wall-clock time when ops overlap.
 """
 
-import argparse
 import collections
 import glob
 import os
@@ -22,7 +21,7 @@ import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, timed, write_section  # noqa: E402
+from common import argument_parser, report, timed  # noqa: E402
 from train_throughput import BATCH, LENGTH, VOCAB, kseq2seq_variant, tutorial_variant  # noqa: E402
 
 KINDS = [  # first match wins; op types as the trace names them (oneDNN kernels are _Mkl*)
@@ -126,10 +125,9 @@ def loop_product_rates(units, embedding=256, repeats=20):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--units", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args(argv)
     source = tf.random.uniform([BATCH, LENGTH], 4, VOCAB, tf.int32, seed=1)
     target = tf.random.uniform([BATCH, LENGTH], 4, VOCAB, tf.int32, seed=2)
@@ -143,19 +141,16 @@ def main(argv=None):
             results[name] = profile(step, args.steps, folder)
         wall, by_kind, _ = results[name]
         print(f"{name}: {wall * 1e3:.0f} ms/step wall, {sum(by_kind.values()) * 1e3:.0f} ms of op time (profiled)")
-    lines = [
-        f"## Where the training step's time goes, units {args.units}",
-        "",
+    description = (
         f"`python benchmarks/profile_step.py --units {args.units}{' --write' if args.write else ''}`: "
         f"`tf.profiler` op times, mean of {args.steps} profiled steps, batch {BATCH}, lengths {LENGTH}, "
         f"vocabularies {VOCAB}. The wall clock is the median of {args.steps} steps without the profiler, which "
         "slows the many small ops of a time loop. Op times are summed over TensorFlow's threads (ops that overlap "
         "count twice), so a column's op times can add up to more than its wall-clock step. Regions: ours runs its "
         "time loop as a `tf.while_loop`; the tutorial style unrolls its time loop, and its \"loops\" are the "
-        "one-step loops inside each Keras GRU call.",
-        "",
-        f"Machine: {machine()}.",
-        "",
+        "one-step loops inside each Keras GRU call."
+    )
+    lines = [
         "| ms per step | " + " | ".join(results) + " |",
         "|---|" + "---:|" * len(results),
         "| wall clock | " + " | ".join(f"{r[0] * 1e3:,.0f}" for r in results.values()) + " |",
@@ -178,9 +173,8 @@ def main(argv=None):
         "| product | GFLOP/s |",
         "|---|---:|",
     ] + [f"| {label} | {rate:.0f} |" for label, rate in rates.items()]
-    print("\n".join(lines))
-    if args.write:
-        write_section(f"profile-units-{args.units}", "\n".join(lines))
+    report(f"profile-units-{args.units}", f"Where the training step's time goes, units {args.units}", description,
+           lines, args.write)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ with `AdditiveAttention` after the decoder (no input feeding), as in the Keras
 examples. The matrix-multiply ceiling is measured in the same run.
 """
 
-import argparse
 import os
 import sys
 import threading
@@ -29,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, matmul_gflops, timed, write_section  # noqa: E402
+from common import argument_parser, matmul_gflops, report, timed  # noqa: E402
 
 from kseq2seq.models import Seq2SeqBackbone  # noqa: E402
 from kseq2seq.preprocessors import Seq2SeqPreprocessor  # noqa: E402
@@ -231,11 +230,10 @@ def model_flops(units, bidirectional=False, output_from_context=True):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--units", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per variant (median)")
     parser.add_argument("--only", nargs="*", help="run only variants whose name contains one of these")
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args(argv)
     units = args.units
     rng = np.random.default_rng(0)
@@ -289,28 +287,28 @@ def main(argv=None):
         fraction = None if flops is None else tokens_per_second * flops / (ceiling[dtype] * 1e9)
         results.append((name, tokens_per_second, fraction, dtype, rss.peak))
         print(f"{name}: {tokens_per_second:,.0f} target tokens/s, peak RSS {rss.peak:,.0f} MiB", flush=True)
-    report(args, units, ceiling, results, tutorial_flops, ours_flops)
+    report_results(args, units, ceiling, results, tutorial_flops, ours_flops)
 
 
-def report(args, units, ceiling, results, tutorial_flops, ours_flops):
+def report_results(args, units, ceiling, results, tutorial_flops, ours_flops):
     by_name = {name: tps for name, tps, *_ in results}
     base = by_name.get("reference: tutorial style, keys every step")
     best_reference = max((tps for name, tps, *_ in results if name.startswith("reference")), default=None)
-    lines = [
-        f"## Training throughput, units {units}",
-        "",
+    description = (
         f"`python benchmarks/train_throughput.py --units {units} --write`: one training step (forward, backward, "
         f"Adam) on a fixed random batch of {BATCH} pairs, source and target length {LENGTH}, vocabularies "
         f"{VOCAB}/{VOCAB}, embedding {EMBEDDING}, units {units}, GRU, Bahdanau attention unless named; median of "
-        f"{args.steps} steps after a warm-up; all variants in one process, one after another.",
-        "",
-        f"Machine: {machine()}. Matrix multiply (2048², measured in the same run): fp32 "
+        f"{args.steps} steps after a warm-up; all variants in one process, one after another."
+    )
+    machine_note = (
+        f" Matrix multiply (2048², measured in the same run): fp32 "
         f"{ceiling['float32']:.0f} GFLOP/s, bf16 {ceiling['bfloat16']:.0f} GFLOP/s. Training FLOPs per target "
         f"token (matrix multiplies, keys once): reference {tutorial_flops / 1e6:.0f} M, ours "
         f"{ours_flops / 1e6:.0f} M (the output layer reads `[s_t; c_t]`, not `s_t` alone), so the fp32 ceilings are "
         f"{ceiling['float32'] * 1e9 / tutorial_flops:,.0f} and {ceiling['float32'] * 1e9 / ours_flops:,.0f} "
-        "tokens/s.",
-        "",
+        "tokens/s."
+    )
+    lines = [
         "| variant | target tokens/s | vs tutorial style | of the matmul ceiling | peak RSS (MiB) |",
         "|---|---:|---:|---:|---:|",
     ]
@@ -329,9 +327,8 @@ def report(args, units, ceiling, results, tutorial_flops, ours_flops):
             lines.append(f"mixed_bfloat16 is {bf16 / ours:.2f}x our fp32 figure.")
     if torch is None:
         lines.append("PyTorch references: not run (PyTorch is not importable here; it is not a dependency).")
-    print("\n".join(lines))
-    if args.write:
-        write_section(f"train-throughput-units-{units}", "\n".join(lines))
+    report(f"train-throughput-units-{units}", f"Training throughput, units {units}", description, lines, args.write,
+           machine_note)
 
 
 if __name__ == "__main__":

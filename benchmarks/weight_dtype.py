@@ -12,14 +12,13 @@ XLA, with the weights stored in float32 and in bfloat16. No attention or
 gates: only the part that bfloat16 storage could change.
 """
 
-import argparse
 import os
 import sys
 
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, timed, write_section  # noqa: E402
+from common import argument_parser, report, timed  # noqa: E402
 
 from kseq2seq.models import Seq2SeqBackbone  # noqa: E402
 
@@ -51,36 +50,29 @@ def steps_per_second(kernels, dtype, batch, jit_compile):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--units", type=int, default=1024)
     parser.add_argument("--vocabulary-size", type=int, default=5000)
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args(argv)
     backbone = Seq2SeqBackbone(args.vocabulary_size, args.vocabulary_size, embedding_dim=256, units=args.units,
                                cell_type="gru", bidirectional=True)
     kernels = decoder_kernels(backbone)
     megabytes = sum(w.shape[0] * w.shape[1] for w in kernels) * 4 / 1e6
-    lines = [
-        f"## bfloat16 weights for decoding? units {args.units}",
-        "",
-        f"`python benchmarks/weight_dtype.py --units {args.units}{' --write' if args.write else ''}`: the "
-        f"{len(kernels)} decoder kernels of the units-{args.units} Bahdanau GRU backbone ({megabytes:.0f} MB in "
-        f"float32), each multiplied once per step for {STEPS} steps in a `tf.while_loop` (no attention or gates), "
-        "median of 5 runs.",
-        "",
-        f"Machine: {machine()}.",
-        "",
+    rows = [
         "| batch | compile | float32 weights, steps/s | bfloat16 weights, steps/s | bfloat16 / float32 |",
         "|---:|---|---:|---:|---:|",
     ]
     for batch in (1, 64):
         for jit_compile in (False, True):
             f32, bf16 = (steps_per_second(kernels, dtype, batch, jit_compile) for dtype in (tf.float32, tf.bfloat16))
-            row = f"| {batch} | {'XLA' if jit_compile else 'graph'} | {f32:,.0f} | {bf16:,.0f} | {bf16 / f32:.2f}x |"
-            print(row)
-            lines.append(row)
-    if args.write:
-        write_section(f"weight-dtype-units-{args.units}", "\n".join(lines))
+            rows.append(f"| {batch} | {'XLA' if jit_compile else 'graph'} | {f32:,.0f} | {bf16:,.0f} | "
+                        f"{bf16 / f32:.2f}x |")
+            print(rows[-1], flush=True)
+    report(f"weight-dtype-units-{args.units}", f"bfloat16 weights for decoding? units {args.units}",
+           f"`python benchmarks/weight_dtype.py --units {args.units}{' --write' if args.write else ''}`: the "
+           f"{len(kernels)} decoder kernels of the units-{args.units} Bahdanau GRU backbone ({megabytes:.0f} MB in "
+           f"float32), each multiplied once per step for {STEPS} steps in a `tf.while_loop` (no attention or gates), "
+           "median of 5 runs.", rows, args.write)
 
 
 if __name__ == "__main__":

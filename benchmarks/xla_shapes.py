@@ -11,13 +11,12 @@ training pairs each way, plus once without XLA, and reports the distinct batch s
 the epoch's wall time and the loss after it.
 """
 
-import argparse
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, write_section  # noqa: E402
+from common import argument_parser, report  # noqa: E402
 
 PRESET = "multi30k_gru_wordpiece"
 
@@ -46,40 +45,30 @@ def run(pairs, units, jit_compile, pad_to_multiple_of, bucketed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                                                        "multi30k"))
     parser.add_argument("--pairs", type=int, default=3200)
     parser.add_argument("--units", type=int, default=256)
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args(argv)
     from kseq2seq.datasets.text_files import load_text_pairs
 
     pairs = load_text_pairs(os.path.join(args.data, "train.en"), os.path.join(args.data, "train.de"))[: args.pairs]
-    lines = ["| batching | training step | distinct batch shapes | epoch wall time | steps | loss after the epoch |",
-             "|---|---|---:|---:|---:|---:|"]
+    rows = ["| batching | training step | distinct batch shapes | epoch wall time | steps | loss after the epoch |",
+            "|---|---|---:|---:|---:|---:|"]
     for bucketed in (True, False):
         batching = "the preset's length buckets" if bucketed else "no buckets (shuffled batches)"
         for name, jit_compile, multiple in (("graph, no XLA", False, None),
                                             ("XLA, each batch padded to its longest pair", True, 1),
                                             ("XLA, lengths padded to a multiple of 8 (default)", True, None)):
             shapes, seconds, steps, loss = run(pairs, args.units, jit_compile, multiple, bucketed)
-            lines.append(f"| {batching} | {name} | {shapes} | {seconds:.0f} s | {steps} | {loss:.3f} |")
-            print(lines[-1], flush=True)
-    body = "\n".join([
-        "## XLA compilations: padding lengths to a multiple of 8",
-        "",
-        f"`python benchmarks/xla_shapes.py --pairs {args.pairs} --units {args.units}`: one epoch of "
-        f"`{PRESET}` (units {args.units}, batches of 64) over the first {args.pairs:,} "
-        "Multi30k training pairs, with `Trainer(jit_compile=...)`. XLA compiles the step once per batch shape; "
-        "the wall time includes those compilations, not the WordPiece vocabulary learning.",
-        "",
-        *lines,
-        "",
-        f"Machine: {machine()}.",
-    ])
-    if args.write:
-        write_section("xla-shapes", body)
+            rows.append(f"| {batching} | {name} | {shapes} | {seconds:.0f} s | {steps} | {loss:.3f} |")
+            print(rows[-1], flush=True)
+    report("xla-shapes", "XLA compilations: padding lengths to a multiple of 8",
+           f"`python benchmarks/xla_shapes.py --pairs {args.pairs} --units {args.units}`: one epoch of "
+           f"`{PRESET}` (units {args.units}, batches of 64) over the first {args.pairs:,} "
+           "Multi30k training pairs, with `Trainer(jit_compile=...)`. XLA compiles the step once per batch shape; "
+           "the wall time includes those compilations, not the WordPiece vocabulary learning.", rows, args.write)
 
 
 if __name__ == "__main__":

@@ -199,9 +199,11 @@ class Trainer:
         def dataset_fn(context):
             per_replica = context.get_per_replica_batch_size(batch_size)
             shard = self.shard(ids, context.input_pipeline_id, context.num_input_pipelines, seed, epoch)
-            # Repeated so that every replica has data for every step of the epoch.
-            batches = batch_dataset(shard, per_replica, bucket_boundaries, drop_remainder=True,
-                                    pad_to_multiple_of=self.pad_to_multiple_of).repeat()
+            # Repeated so that every replica has data for every step of the epoch; repeated before
+            # batching so that length buckets carry the pairs left at the end of a pass into the
+            # next one instead of dropping them: data whose buckets never fill a batch still trains.
+            batches = batch_dataset(shard.repeat(), per_replica, bucket_boundaries, drop_remainder=True,
+                                    pad_to_multiple_of=self.pad_to_multiple_of)
             replicas_per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
             options = tf.data.Options()
             # Deterministic order is what makes a resumed run see the batches it missed.

@@ -235,6 +235,27 @@ def test_batch_tokens_sizes_buckets_by_their_length():
         batch_dataset(ids, 8, None, batch_tokens=32)
 
 
+def test_length_buckets_that_never_fill_a_batch_still_train(tiny_dates):
+    """Bucket leftovers carry over into the next pass of the data rather than being dropped at its end."""
+    task, strategy = _trainer(tiny_dates)
+    ids = task.tokenize_dataset(tiny_dates)
+    lengths = [max(int(x["encoder_token_ids"].shape[0]), int(labels.shape[0])) for x, labels in ids]
+    # The boundary that splits the pairs most evenly into two buckets.
+    boundary = min(set(lengths), key=lambda b: max(sum(n < b for n in lengths), sum(n >= b for n in lengths)))
+    batch_size = 48
+    shorter = sum(n < boundary for n in lengths)
+    assert 0 < shorter < batch_size and len(lengths) - shorter < batch_size  # neither bucket fills a batch
+    trainer = Trainer(task, strategy)
+    history = trainer.fit(tiny_dates, epochs=2, batch_size=batch_size, bucket_boundaries=[boundary])
+    assert history["steps"] == 2 and np.all(np.isfinite(history["loss"]))
+    batches = iter(trainer._distributed(ids, batch_size, seed=0, epoch=0, bucket_boundaries=[boundary]))
+    for _ in range(3):
+        x, labels = next(batches)
+        longest = np.maximum((x["encoder_token_ids"].numpy() != 0).sum(1), (labels.numpy() != 0).sum(1))
+        assert labels.shape[0] == batch_size
+        assert np.all(longest < boundary) or np.all(longest >= boundary)
+
+
 @pytest.mark.parametrize("make_task", [
     lambda dates: kseq2seq.Translator.from_preset("bahdanau_lstm_base", train_texts=dates, units=8, embedding_dim=4),
     lambda dates: kseq2seq.Summarizer.from_preset("pointer_generator_coverage", train_texts=dates, units=8,
