@@ -31,7 +31,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import kseq2seq
     from kseq2seq.datasets.text_files import load_text_pairs
-    from kseq2seq.tasks.task import batch_dataset
+    from kseq2seq.batching import batch_dataset
 
     pairs = load_text_pairs(os.path.join(args.data, "train.en"), os.path.join(args.data, "train.de"))
     task = kseq2seq.Translator.from_preset("bahdanau_lstm_base", train_texts=pairs, units=8, embedding_dim=4)

@@ -43,7 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kseq2seq.tasks.task import batch_dataset
+from kseq2seq.batching import batch_dataset
 from kseq2seq.utils import check_positive_int
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,23 @@ def is_chief(strategy):
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs)
 
 
+def _check_trainable(task, strategy):
+    """A task without an optimizer, or with variables made outside the strategy's scope, would fail deep inside
+    the first step; say so up front."""
+    if getattr(task, "optimizer", None) is None:
+        raise ValueError("Expected a compiled task (`from_preset` compiles; else call `task.compile(optimizer)`). "
+                         f"Received: a {type(task).__name__} without an optimizer.")
+    stray = [v.path for v in task.weights + task.optimizer.variables
+             if not strategy.extended.variable_created_in_scope(v.value)]
+    if stray:
+        more = f" and {len(stray) - 1} more" if len(stray) > 1 else ""
+        raise ValueError(
+            f"Expected task with variables created in the scope of Trainer's strategy ({type(strategy).__name__}): "
+            "build (and compile) it inside `with strategy.scope():`, or leave strategy out to train where it was "
+            f"built. Received: a task whose variable {stray[0]!r}{more} was created outside that scope."
+        )
+
+
 class Trainer:
     """Trains a `Seq2SeqTask` built inside `strategy.scope()`, with checkpoints and resume.
 
@@ -158,6 +175,7 @@ class Trainer:
         self.lr_decay_factor = lr_decay_factor
         self.lr_decay_patience = check_positive_int("lr_decay_patience", lr_decay_patience)
         self.log_dir = log_dir
+        _check_trainable(task, self.strategy)
         self.chief = is_chief(self.strategy)
         with self.strategy.scope():
             self.task.optimizer.build(self.task.trainable_variables)

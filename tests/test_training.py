@@ -138,6 +138,17 @@ def _trainer(tiny_dates, **kwargs):
     return task, strategy
 
 
+def test_an_uncompiled_task_or_one_built_outside_the_strategy_scope_is_refused_up_front(tiny_dates):
+    task = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=tiny_dates, units=8)
+    # Without the check this failed in the first step, with an empty AssertionError from the optimizer.
+    with pytest.raises(ValueError, match=r"strategy\.scope\(\).*'encoder/embedding/embeddings' and \d+ more"):
+        Trainer(task, get_strategy())
+    with pytest.raises(ValueError, match="Expected a compiled task"):
+        Trainer(kseq2seq.Translator(task.backbone, task.preprocessor))
+    history = Trainer(task).fit(tiny_dates, epochs=1, batch_size=16)  # the strategy it was built under
+    assert history["steps"] == len(tiny_dates) // 16 and np.isfinite(history["loss"][0])
+
+
 def test_early_stopping_restores_the_best_weights(tiny_dates, monkeypatch, tmp_path):
     task, strategy = _trainer(tiny_dates)
     trainer = Trainer(task, strategy, checkpoint_dir=str(tmp_path), early_stopping_patience=2)
@@ -220,21 +231,6 @@ def test_long_pairs_are_dropped_and_counted(tiny_dates):
     assert history["dropped_long"] == expected and history["steps"] == (len(tiny_dates) - expected) // 8
 
 
-def test_batch_tokens_sizes_buckets_by_their_length():
-    from kseq2seq.tasks.task import batch_dataset
-
-    lengths = [3] * 20 + [9] * 20
-    ids = tf.data.Dataset.from_generator(
-        lambda: (({"encoder_token_ids": np.ones(n, "int32")}, np.ones(n, "int32")) for n in lengths),
-        output_signature=({"encoder_token_ids": tf.TensorSpec([None], tf.int32)}, tf.TensorSpec([None], tf.int32)),
-    )
-    sizes = sorted({int(labels.shape[0]) for _, labels in batch_dataset(ids, 0, [4, 8], batch_tokens=32)})
-    # Bucket < 4 holds 32 // 4 = 8 sequences; bucket >= 8 (upper 16) holds 32 // 16 = 2; leftovers smaller.
-    assert 8 in sizes and 2 in sizes and max(sizes) == 8
-    with pytest.raises(ValueError, match="bucket_boundaries"):
-        batch_dataset(ids, 8, None, batch_tokens=32)
-
-
 def test_length_buckets_that_never_fill_a_batch_still_train(tiny_dates):
     """Bucket leftovers carry over into the next pass of the data rather than being dropped at its end."""
     task, strategy = _trainer(tiny_dates)
@@ -263,7 +259,7 @@ def test_length_buckets_that_never_fill_a_batch_still_train(tiny_dates):
 ], ids=["bi_lstm_translator", "coverage_pointer_generator"])
 def test_padding_lengths_to_a_multiple_keeps_logits_and_losses(tiny_dates, make_task):
     """What XLA-compiled training relies on: padded positions change no logit of a real one, nor any loss."""
-    from kseq2seq.tasks.task import batch_dataset
+    from kseq2seq.batching import batch_dataset
     from kseq2seq.training import _token_loss_and_correct
 
     keras.utils.set_random_seed(0)
@@ -319,7 +315,7 @@ def test_mixed_precision_trains_like_float32(tiny_dates, policy):
 
 def test_xla_compiled_steps_train_like_the_plain_graph(tiny_dates):
     """With XLA, batches are padded to a multiple of 8 tokens, so a few shapes are compiled, not one per batch."""
-    from kseq2seq.tasks.task import batch_dataset
+    from kseq2seq.batching import batch_dataset
 
     results = {}
     for jit_compile in (False, True):
