@@ -5,6 +5,8 @@ yields them: `x` a dict of id tensors (`encoder_token_ids`, ...; images pass
 through), `labels` the target ids.
 """
 
+import numbers
+
 import tensorflow as tf
 
 from kseq2seq.utils import check_positive_int
@@ -36,20 +38,29 @@ def _padded_batches(ids, batch_size, bucket_boundaries, batch_tokens, drop_remai
     if not bucket_boundaries:
         if batch_tokens:
             raise ValueError("Expected bucket_boundaries with batch_tokens. Received: bucket_boundaries=None")
-        return ids.padded_batch(batch_size, drop_remainder=drop_remainder)
-    boundaries = list(bucket_boundaries)
+        return ids.padded_batch(check_positive_int("batch_size", batch_size), drop_remainder=drop_remainder)
+    boundaries = _check_boundaries(bucket_boundaries)
     if batch_tokens:
         check_positive_int("batch_tokens", batch_tokens)
         uppers = boundaries + [boundaries[-1] * 2]
         sizes = [max(1, batch_tokens // upper) for upper in uppers]
     else:
-        sizes = [batch_size] * (len(boundaries) + 1)
+        sizes = [check_positive_int("batch_size", batch_size)] * (len(boundaries) + 1)
     return ids.bucket_by_sequence_length(
         lambda x, labels: tf.maximum(tf.shape(x["encoder_token_ids"])[0], tf.shape(labels)[0]),
         boundaries,
         sizes,
         drop_remainder=drop_remainder,
     )
+
+
+def _check_boundaries(boundaries):
+    values = list(boundaries) if isinstance(boundaries, (list, tuple)) else []
+    if not (values and all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and b >= 1 for b in values)
+            and all(a < b for a, b in zip(values, values[1:]))):
+        raise ValueError("Expected bucket_boundaries to be increasing token lengths >= 1, like [10, 20, 40]. "
+                         f"Received: bucket_boundaries={boundaries!r}")
+    return [int(b) for b in values]
 
 
 def _pad_lengths(x, labels, multiple):

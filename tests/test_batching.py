@@ -53,3 +53,17 @@ def test_batch_tokens_sizes_buckets_by_their_length():
     assert 8 in sizes and 2 in sizes and max(sizes) == 8
     with pytest.raises(ValueError, match="bucket_boundaries"):
         batch_dataset(ids, 8, None, batch_tokens=32)
+
+
+@pytest.mark.parametrize("boundaries", [[10, 5], [5, 5], [0, 5], [2.5], "10,20", [True]])
+def test_bucket_boundaries_that_are_not_increasing_lengths_are_refused(boundaries):
+    with pytest.raises(ValueError, match=r"Expected bucket_boundaries to be increasing token lengths"):
+        batch_dataset(_pairs([3]), 2, boundaries)
+
+
+def test_batch_size_is_checked_unless_batch_tokens_sizes_the_buckets():
+    for boundaries in (None, [5]):
+        with pytest.raises(ValueError, match="batch_size=0"):
+            batch_dataset(_pairs([3]), 0, boundaries)
+    assert [labels.shape for _, labels in batch_dataset(_pairs([3, 3]), 0, [5], batch_tokens=10)] == [(2, 3)]
+
