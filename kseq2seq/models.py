@@ -101,6 +101,7 @@ class Seq2SeqBackbone(keras.Model):
             outputs = self.decoder(inputs["decoder_token_ids"], values, states,
                                    encoder_padding_mask=encoder_padding_mask)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
+        _set_policy(self, dtype)
 
         # === Config ===
         self.source_vocabulary_size = source_vocabulary_size
@@ -151,6 +152,8 @@ class Seq2SeqBackbone(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
+            # The mixed-precision policy the layers were built with (Keras layers save theirs the same way).
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "source_vocabulary_size": self.source_vocabulary_size,
             "target_vocabulary_size": self.target_vocabulary_size,
             "embedding_dim": self.embedding_dim,
@@ -206,6 +209,7 @@ class CaptionBackbone(keras.Model):
         values, state = self.image_encoder(inputs["images"])
         logits = self.decoder(inputs["decoder_token_ids"], values, self._states(state))
         super().__init__(inputs=inputs, outputs=logits, dtype=dtype, **kwargs)
+        _set_policy(self, dtype)
         # === Config ===
         self.target_vocabulary_size = target_vocabulary_size
         self.image_size = image_size
@@ -238,6 +242,8 @@ class CaptionBackbone(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
+            # The mixed-precision policy the layers were built with (Keras layers save theirs the same way).
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "target_vocabulary_size": self.target_vocabulary_size,
             "image_size": self.image_size,
             "image_encoder": self.image_encoder_name,
@@ -252,3 +258,11 @@ class CaptionBackbone(keras.Model):
             "dropout": self.dropout,
             "attention_regularization": self.attention_regularization,
         }
+
+
+def _set_policy(model, dtype):
+    """Functional models take their policy from the global one and ignore `dtype`; a restored model needs the
+    one it was saved with (its layers got it explicitly)."""
+    if dtype is not None:
+        model.dtype_policy = dtype
+

@@ -38,6 +38,29 @@ def test_save_load_round_trip_gives_identical_generate(tiny_translator, tiny_dat
     assert restored.generation_config == tiny_translator.generation_config == {"sampler": "greedy"}
 
 
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_policy_survives_save_and_load(tiny_dates, tmp_path, policy):
+    """A model trained in mixed precision loads in it (as Keras layers do), with its loss-scaling optimizer."""
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        translator = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=tiny_dates, units=8)
+        translator.fit(tiny_dates, epochs=1, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    path = str(tmp_path / "mixed.keras")
+    translator.save(path)
+    restored = keras.models.load_model(path)  # under the float32 global policy
+    compute = policy.replace("mixed_", "")
+    assert restored.dtype_policy.name == restored.backbone.dtype_policy.name == policy
+    assert restored.backbone.encoder.compute_dtype == restored.backbone.decoder.compute_dtype == compute
+    assert type(restored.optimizer) is type(translator.optimizer)
+    assert isinstance(restored.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+    for saved, loaded in zip(translator.optimizer.variables, restored.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(loaded, saved)
+    sources = [s for s, _ in tiny_dates[:8]]
+    assert restored.generate(sources) == translator.generate(sources)
+
+
 def test_fit_accepts_lists_batched_datasets_and_validation(tiny_dates):
     translator = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=tiny_dates, units=8)
     batched = kseq2seq.datasets.to_dataset(tiny_dates).batch(16)

@@ -147,6 +147,8 @@ def _with_steps_axis(query):
 ATTENTIONS = {"bahdanau": BahdanauAttention, "luong": LuongAttention}
 
 
-def make_attention(kind, units):
+def make_attention(kind, units, dtype=None):
     check_one_of("attention", kind, set(ATTENTIONS))
-    return BahdanauAttention(units, name="attention") if kind == "bahdanau" else LuongAttention(name="attention")
+    if kind == "bahdanau":
+        return BahdanauAttention(units, name="attention", dtype=dtype)
+    return LuongAttention(name="attention", dtype=dtype)

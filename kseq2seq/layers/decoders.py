@@ -62,13 +62,13 @@ class AttentionDecoder(keras.layers.Layer):
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding", dtype=policy)
         self.cell = CELLS[cell_type](units, name=f"{cell_type}_cell", dtype=policy)
-        self.attention = make_attention(attention, self.attention_units)
+        self.attention = make_attention(attention, self.attention_units, dtype=policy)
         self.bridges = [
             keras.layers.Dense(units, activation="tanh", name=f"bridge_{i}", dtype=policy)
             for i in range(2 if cell_type == "lstm" else 1)
         ]
         self.output_projection = keras.layers.Dense(vocabulary_size, name="logits", dtype=policy)
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
 
     def build(self, token_ids_shape, values_shape, encoder_states_shape=None, encoder_padding_mask_shape=None):
         batch, values_dim = values_shape[0], values_shape[-1]

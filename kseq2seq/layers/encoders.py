@@ -60,7 +60,7 @@ class RNNEncoder(keras.layers.Layer):
             if bidirectional:
                 rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}", dtype=self.dtype_policy)
             self.rnn_layers.append(rnn)
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
     @property
     def output_dim(self):

@@ -44,14 +44,14 @@ class LuongDecoder(keras.layers.Layer):
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding", dtype=policy)
         self.rnn = RNNS[cell_type](units, return_sequences=True, name=cell_type, dtype=policy)
-        self.attention = make_attention(attention, units)
+        self.attention = make_attention(attention, units, dtype=policy)
         self.bridges = [
             keras.layers.Dense(units, activation="tanh", name=f"bridge_{i}", dtype=policy)
             for i in range(2 if cell_type == "lstm" else 1)
         ]
         self.combine = keras.layers.Dense(units, activation="tanh", use_bias=False, name="attentional", dtype=policy)
         self.output_projection = keras.layers.Dense(vocabulary_size, name="logits", dtype=policy)
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
 
     def build(self, token_ids_shape, values_shape, encoder_states_shape=None, encoder_padding_mask_shape=None):
         batch, values_dim = values_shape[0], values_shape[-1]

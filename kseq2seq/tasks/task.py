@@ -56,7 +56,11 @@ class Seq2SeqTask(keras.Model):
     def __init__(self, backbone, preprocessor, max_length=32, preset=None, generation_config=None, **kwargs):
         # === Functional Model ===
         inputs = backbone.input
+        dtype = kwargs.pop("dtype", None)
         super().__init__(inputs=inputs, outputs=backbone(inputs), **kwargs)
+        if dtype is not None:
+            # Functional models ignore `dtype`; with mixed_float16, compile (and so loading) then adds loss scaling.
+            self.dtype_policy = dtype
         # === Config ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -409,6 +413,7 @@ class Seq2SeqTask(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "backbone": keras.saving.serialize_keras_object(self.backbone),
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
             "max_length": self.max_length,
