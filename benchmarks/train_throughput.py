@@ -164,14 +164,15 @@ def keras_additive_variant(units, source, target):
 
 # --- ours ---------------------------------------------------------------------
 def kseq2seq_variant(units, source, target, bidirectional=False, input_feeding=True, policy="float32",
-                     jit_compile=False):
+                     jit_compile=False, vocabulary_size=VOCAB, embedding=EMBEDDING, cell_type="gru"):
     """The training step `kseq2seq train` runs (`Trainer`, under the default strategy)."""
     keras.mixed_precision.set_global_policy(policy)
     try:
-        vocabulary = list(SPECIAL_TOKENS) + [f"w{i}" for i in range(VOCAB - len(SPECIAL_TOKENS))]
+        vocabulary = list(SPECIAL_TOKENS) + [f"w{i}" for i in range(vocabulary_size - len(SPECIAL_TOKENS))]
         strategy = get_strategy()
         with strategy.scope():
-            backbone = Seq2SeqBackbone(VOCAB, VOCAB, EMBEDDING, units, cell_type="gru", bidirectional=bidirectional,
+            backbone = Seq2SeqBackbone(vocabulary_size, vocabulary_size, embedding, units, cell_type=cell_type,
+                                       bidirectional=bidirectional,
                                        attention="bahdanau" if input_feeding else "luong",
                                        input_feeding=input_feeding)
             preprocessor = Seq2SeqPreprocessor(WordTokenizer(vocabulary), WordTokenizer(vocabulary))

@@ -27,10 +27,15 @@ def scan(fn, state, xs, dtypes=None):
     first = tf.nest.flatten(xs_time_major)[0]
     dtypes = first.dtype if dtypes is None else dtypes
     steps = tf.shape(first)[0]
+    # Steps are read from TensorArrays, not sliced (`x[t]`): a slice's gradient is a zero tensor of all
+    # steps holding one step, summed over the loop, so the backward pass would cost O(steps²).
+    inputs = [tf.TensorArray(x.dtype, size=steps, element_shape=x.shape[1:]).unstack(x)
+              for x in tf.nest.flatten(xs_time_major)]
     arrays = [tf.TensorArray(dtype, size=steps) for dtype in tf.nest.flatten(dtypes)]
 
     def body(t, state, arrays):
-        state, ys = fn(state, tf.nest.map_structure(lambda x: x[t], xs_time_major))
+        x_t = tf.nest.pack_sequence_as(xs_time_major, [a.read(t) for a in inputs])
+        state, ys = fn(state, x_t)
         return t + 1, state, [a.write(t, y) for a, y in zip(arrays, tf.nest.flatten(ys))]
 
     _, state, arrays = tf.while_loop(
