@@ -8,6 +8,7 @@ from kseq2seq.layers.encoders import RNNEncoder
 from kseq2seq.layers.image_encoders import ConvGridEncoder, PretrainedGridEncoder
 from kseq2seq.layers.luong_decoder import LuongDecoder
 from kseq2seq.layers.pointer_generator import PointerGeneratorDecoder
+from kseq2seq.utils import set_dtype_policy
 
 
 @keras.saving.register_keras_serializable(package="kseq2seq")
@@ -101,7 +102,7 @@ class Seq2SeqBackbone(keras.Model):
             outputs = self.decoder(inputs["decoder_token_ids"], values, states,
                                    encoder_padding_mask=encoder_padding_mask)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
-        _set_policy(self, dtype)
+        set_dtype_policy(self, dtype)
 
         # === Config ===
         self.source_vocabulary_size = source_vocabulary_size
@@ -209,7 +210,7 @@ class CaptionBackbone(keras.Model):
         values, state = self.image_encoder(inputs["images"])
         logits = self.decoder(inputs["decoder_token_ids"], values, self._states(state))
         super().__init__(inputs=inputs, outputs=logits, dtype=dtype, **kwargs)
-        _set_policy(self, dtype)
+        set_dtype_policy(self, dtype)
         # === Config ===
         self.target_vocabulary_size = target_vocabulary_size
         self.image_size = image_size
@@ -258,11 +259,3 @@ class CaptionBackbone(keras.Model):
             "dropout": self.dropout,
             "attention_regularization": self.attention_regularization,
         }
-
-
-def _set_policy(model, dtype):
-    """Functional models take their policy from the global one and ignore `dtype`; a restored model needs the
-    one it was saved with (its layers got it explicitly)."""
-    if dtype is not None:
-        model.dtype_policy = dtype
-

@@ -16,6 +16,14 @@ def config_fields(obj, *names, **renamed):
             **{key: getattr(obj, attribute) for key, attribute in renamed.items()}}
 
 
+def set_dtype_policy(model, dtype):
+    """Functional models take the global dtype policy and ignore `dtype`; a restored one needs the policy it was
+    saved with (its layers got it explicitly). With mixed_float16, compiling (and so loading) then adds loss
+    scaling."""
+    if dtype is not None:
+        model.dtype_policy = dtype
+
+
 def check_positive_int(name, value, minimum=1):
     """Raise a ValueError naming `name` unless `value` is an int >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

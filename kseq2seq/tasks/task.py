@@ -19,7 +19,7 @@ from kseq2seq.batching import batch_dataset
 from kseq2seq.models import Seq2SeqBackbone
 from kseq2seq.preprocessors import Seq2SeqPreprocessor
 from kseq2seq.tokenizers import END_ID, PAD_ID, START_ID, UNK_ID, get_tokenizer_class
-from kseq2seq.utils import check_bool, check_positive_int
+from kseq2seq.utils import check_bool, check_positive_int, set_dtype_policy
 
 Generation = collections.namedtuple("Generation", ["text", "score", "source_tokens", "output_tokens", "attention"])
 
@@ -58,9 +58,7 @@ class Seq2SeqTask(keras.Model):
         inputs = backbone.input
         dtype = kwargs.pop("dtype", None)
         super().__init__(inputs=inputs, outputs=backbone(inputs), **kwargs)
-        if dtype is not None:
-            # Functional models ignore `dtype`; with mixed_float16, compile (and so loading) then adds loss scaling.
-            self.dtype_policy = dtype
+        set_dtype_policy(self, dtype)
         # === Config ===
         self.backbone = backbone
         self.preprocessor = preprocessor
