@@ -21,6 +21,20 @@ def timed(fn, repeats):
     return statistics.median(times)
 
 
+def time_in_turn(steps, repeats):
+    """Median seconds of each of `steps` (name -> function), called in turn `repeats` times after a warm-up
+    call each, so that the drift of a shared machine hits every one alike."""
+    times = {name: [] for name in steps}
+    for step in steps.values():
+        step()
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def matmul_gflops(dtype, n=2048, repeats=10):
     """Measured matrix-multiply rate (n x n by n x n) in GFLOP/s: the compute ceiling."""
     import tensorflow as tf

@@ -14,23 +14,19 @@ a sliced loop costs O(steps²) in memory traffic. A TensorArray's read has a Ten
 
 import contextlib
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import argument_parser, report  # noqa: E402
+from common import argument_parser, report, time_in_turn  # noqa: E402
 from train_throughput import kseq2seq_variant  # noqa: E402
 
 from kseq2seq.layers import decoders, time_loop  # noqa: E402
 
 BATCH, TARGET_LENGTH, VOCAB, EMBEDDING, UNITS = 16, 100, 20000, 128, 256
-
-
-SCAN = time_loop.scan
+SCAN = time_loop.scan  # ours, kept before `loops_using` swaps it
 
 
 def sliced_scan(fn, state, xs, dtypes=None):
@@ -66,19 +62,6 @@ def build_step(length, scan):
                                 embedding=EMBEDDING, cell_type="lstm")
         step()  # traces the step while `scan` is in place
     return step
-
-
-def time_in_turn(steps, repeats):
-    """Median seconds of each step, timed one after another in turn after a warm-up call each."""
-    times = {name: [] for name in steps}
-    for step in steps.values():
-        step()
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main(argv=None):

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import argument_parser, matmul_gflops, report, timed  # noqa: E402
+from common import argument_parser, matmul_gflops, report, time_in_turn  # noqa: E402
 
 from kseq2seq.models import Seq2SeqBackbone  # noqa: E402
 from kseq2seq.preprocessors import Seq2SeqPreprocessor  # noqa: E402
@@ -278,16 +278,22 @@ def main(argv=None):
             (f"reference: PyTorch {torch.__version__} tutorial style, keys once",
              lambda *data: torch_variant(units, True, *data), tutorial_flops, "float32"),
         ]
-    results = []
+    built = []
     for name, build, flops, dtype in variants:
         if args.only and not any(word in name for word in args.only):
             continue
         with PeakRSS() as rss:
-            seconds = timed(build(source, target), args.steps)
-        tokens_per_second = BATCH * LENGTH / seconds
+            step = build(source, target)
+            step()  # traced, compiled and run once
+        built.append((name, step, flops, dtype, rss.peak))
+        print(f"{name}: built, peak RSS {rss.peak:,.0f} MiB", flush=True)
+    seconds = time_in_turn({name: step for name, step, *_ in built}, args.steps)
+    results = []
+    for name, _, flops, dtype, peak in built:
+        tokens_per_second = BATCH * LENGTH / seconds[name]
         fraction = None if flops is None else tokens_per_second * flops / (ceiling[dtype] * 1e9)
-        results.append((name, tokens_per_second, fraction, dtype, rss.peak))
-        print(f"{name}: {tokens_per_second:,.0f} target tokens/s, peak RSS {rss.peak:,.0f} MiB", flush=True)
+        results.append((name, tokens_per_second, fraction, dtype, peak))
+        print(f"{name}: {tokens_per_second:,.0f} target tokens/s", flush=True)
     report_results(args, units, ceiling, results, tutorial_flops, ours_flops)
 
 
@@ -299,7 +305,8 @@ def report_results(args, units, ceiling, results, tutorial_flops, ours_flops):
         f"`python benchmarks/train_throughput.py --units {units} --write`: one training step (forward, backward, "
         f"Adam) on a fixed random batch of {BATCH} pairs, source and target length {LENGTH}, vocabularies "
         f"{VOCAB}/{VOCAB}, embedding {EMBEDDING}, units {units}, GRU, Bahdanau attention unless named; median of "
-        f"{args.steps} steps after a warm-up; all variants in one process, one after another."
+        f"{args.steps} steps. All variants live in one process: each is built and run once, then they are timed "
+        "in turn (one step of each, again and again), so that the machine's drift hits all alike."
     )
     machine_note = (
         f" Matrix multiply (2048², measured in the same run): fp32 "
@@ -310,7 +317,7 @@ def report_results(args, units, ceiling, results, tutorial_flops, ours_flops):
         "tokens/s."
     )
     lines = [
-        "| variant | target tokens/s | vs tutorial style | of the matmul ceiling | peak RSS (MiB) |",
+        "| variant | target tokens/s | vs tutorial style | of the matmul ceiling | peak RSS when built (MiB) |",
         "|---|---:|---:|---:|---:|",
     ]
     for name, tps, fraction, dtype, rss in results:
