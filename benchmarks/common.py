@@ -13,20 +13,13 @@ DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks.md")
 def timed(fn, repeats):
     """Calls `fn` once to warm up (tracing, compilation), then `repeats` times; returns the median seconds."""
     fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return time_in_turn({"fn": fn}, repeats)["fn"]
 
 
 def time_in_turn(steps, repeats):
-    """Median seconds of each of `steps` (name -> function), called in turn `repeats` times after a warm-up
-    call each, so that the drift of a shared machine hits every one alike."""
+    """Median seconds of each of `steps` (name -> function, each already run once to trace and compile), called
+    in turn `repeats` times, so that the drift of a shared machine hits every one alike."""
     times = {name: [] for name in steps}
-    for step in steps.values():
-        step()
     for _ in range(repeats):
         for name, step in steps.items():
             start = time.perf_counter()
