@@ -31,6 +31,10 @@ class Seq2SeqBackbone(keras.Model):
     so training runs the RNN over the whole target at once (faster; the
     context no longer feeds the next step).
 
+    `output_reads_context=False` makes the input-feeding decoder's vocabulary
+    projection read the decoder state `s_t` alone instead of `[s_t; c_t]`
+    (the TensorFlow tutorial's model; fewer FLOPs per token).
+
     Example:
 
     >>> backbone = Seq2SeqBackbone(source_vocabulary_size=20, target_vocabulary_size=12,
@@ -56,6 +60,7 @@ class Seq2SeqBackbone(keras.Model):
         coverage=False,
         coverage_loss_weight=1.0,
         input_feeding=True,
+        output_reads_context=True,
         dtype=None,
         **kwargs,
     ):
@@ -63,6 +68,10 @@ class Seq2SeqBackbone(keras.Model):
             raise ValueError("Expected pointer_generator=True with coverage=True. Received: pointer_generator=False")
         if pointer_generator and not input_feeding:
             raise ValueError("Expected input_feeding=True with pointer_generator=True. Received: input_feeding=False")
+        if not output_reads_context and not input_feeding:
+            # The Luong decoder's output is its attentional vector, tanh(W_c [c_t; h_t]), by definition.
+            raise ValueError("Expected input_feeding=True with output_reads_context=False. "
+                             "Received: input_feeding=False")
         # === Layers ===
         self.encoder = RNNEncoder(
             source_vocabulary_size,
@@ -79,10 +88,11 @@ class Seq2SeqBackbone(keras.Model):
         if pointer_generator:
             self.decoder = PointerGeneratorDecoder(
                 target_vocabulary_size, embedding_dim, units, coverage=coverage,
-                coverage_loss_weight=coverage_loss_weight, **decoder_args
+                coverage_loss_weight=coverage_loss_weight, output_reads_context=output_reads_context, **decoder_args
             )
         elif input_feeding:
-            self.decoder = AttentionDecoder(target_vocabulary_size, embedding_dim, units, **decoder_args)
+            self.decoder = AttentionDecoder(target_vocabulary_size, embedding_dim, units,
+                                            output_reads_context=output_reads_context, **decoder_args)
         else:
             self.decoder = LuongDecoder(target_vocabulary_size, embedding_dim, units, **decoder_args)
 
@@ -118,6 +128,7 @@ class Seq2SeqBackbone(keras.Model):
         self.coverage = coverage
         self.coverage_loss_weight = coverage_loss_weight
         self.input_feeding = input_feeding
+        self.output_reads_context = output_reads_context
 
     def encode(self, encoder_inputs):
         """Runs the encoder once, for decoding.
@@ -168,6 +179,7 @@ class Seq2SeqBackbone(keras.Model):
             "coverage": self.coverage,
             "coverage_loss_weight": self.coverage_loss_weight,
             "input_feeding": self.input_feeding,
+            "output_reads_context": self.output_reads_context,
         }
 
 

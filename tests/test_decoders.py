@@ -36,6 +36,13 @@ def assert_steps_match_teacher_forcing(decoder, values, states, mask):
     return logits
 
 
+def test_output_from_the_state_alone_equals_step_by_step():
+    values, states, mask = encode("lstm")
+    decoder = AttentionDecoder(9, 4, 12, cell_type="lstm", output_reads_context=False)
+    assert_steps_match_teacher_forcing(decoder, values, states, mask)
+    assert decoder.output_projection.kernel.shape == (12, 9)
+
+
 def test_state_is_carried_and_decoder_is_causal():
     values, states, mask = encode("gru")
     decoder = AttentionDecoder(9, 4, 12)
@@ -49,18 +56,21 @@ def test_state_is_carried_and_decoder_is_causal():
 
 
 def test_config_round_trip():
-    decoder = AttentionDecoder(9, 4, 12, cell_type="lstm", attention="luong", dropout=0.2)
+    decoder = AttentionDecoder(9, 4, 12, cell_type="lstm", attention="luong", dropout=0.2, output_reads_context=False)
     config = decoder.get_config()
+    assert config["output_reads_context"] is False
     assert AttentionDecoder.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="attention='dot'"):
         AttentionDecoder(9, 4, 12, attention="dot")
+    with pytest.raises(ValueError, match="output_reads_context=0"):
+        AttentionDecoder(9, 4, 12, output_reads_context=0)
 
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def reference_bahdanau_gru_logits(decoder, token_ids, values, encoder_state, mask):
+def reference_bahdanau_gru_logits(decoder, token_ids, values, encoder_state, mask, output_reads_context=True):
     """The per-step formulas written out in NumPy from the decoder's weights (Keras GRU, reset_after=True)."""
     w = {v.path.split("/", 1)[1]: v.numpy() for v in decoder.weights}
     kernel, recurrent, bias = w["gru_cell/kernel"], w["gru_cell/recurrent_kernel"], w["gru_cell/bias"]
@@ -81,23 +91,26 @@ def reference_bahdanau_gru_logits(decoder, token_ids, values, encoder_state, mas
         alpha = np.exp(e - e.max(-1, keepdims=True))
         alpha /= alpha.sum(-1, keepdims=True)
         context = np.einsum("bs,bsd->bd", alpha, values)                           # c_t = Σ α_i h_i
-        steps.append(np.concatenate([s, context], -1) @ w["logits/kernel"] + w["logits/bias"])
+        features = np.concatenate([s, context], -1) if output_reads_context else s    # W_o [s_t; c_t] or W_o s_t
+        steps.append(features @ w["logits/kernel"] + w["logits/bias"])
     return np.stack(steps, 1)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_compiled_decoder_loop_matches_reference_formula(jit_compile):
+@pytest.mark.parametrize("jit_compile,output_reads_context", [(False, True), (True, True), (False, False)])
+def test_compiled_decoder_loop_matches_reference_formula(jit_compile, output_reads_context):
     rng = np.random.default_rng(0)
     batch, source, target = 3, 7, 6
     values = rng.normal(size=(batch, source, 10)).astype("float32")
     encoder_state = rng.normal(size=(batch, 10)).astype("float32")
     mask = np.arange(source)[None] < np.array([[7], [4], [1]])
     token_ids = rng.integers(0, 50, size=(batch, target)).astype("int32")
-    decoder = AttentionDecoder(50, 8, 16, cell_type="gru", attention="bahdanau", attention_units=12)
+    decoder = AttentionDecoder(50, 8, 16, cell_type="gru", attention="bahdanau", attention_units=12,
+                               output_reads_context=output_reads_context)
     decoder(token_ids, values, [encoder_state], encoder_padding_mask=mask)  # builds the weights
+    assert decoder.output_projection.kernel.shape == ((16 + 10) if output_reads_context else 16, 50)
     compiled = tf.function(lambda ids: decoder(ids, values, [encoder_state], encoder_padding_mask=mask),
                            jit_compile=jit_compile)
-    expected = reference_bahdanau_gru_logits(decoder, token_ids, values, encoder_state, mask)
+    expected = reference_bahdanau_gru_logits(decoder, token_ids, values, encoder_state, mask, output_reads_context)
     np.testing.assert_allclose(compiled(token_ids).numpy(), expected, atol=1e-4, rtol=1e-4)
 
 

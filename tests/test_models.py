@@ -53,3 +53,28 @@ def test_whole_sequence_luong_backbone_saves_loads_and_steps_like_teacher_forcin
 def test_input_feeding_is_required_for_a_pointer_generator():
     with pytest.raises(ValueError, match="input_feeding=False"):
         Seq2SeqBackbone(12, 9, pointer_generator=True, input_feeding=False)
+
+
+def test_output_from_the_state_alone_saves_loads_and_steps_like_teacher_forcing(tmp_path):
+    backbone = Seq2SeqBackbone(12, 9, embedding_dim=4, units=8, output_reads_context=False)
+    assert backbone.decoder.output_projection.kernel.shape == (8, 9)
+    inputs = make_inputs()
+    logits = backbone(inputs).numpy()
+    path = str(tmp_path / "state_only.keras")
+    backbone.save(path)
+    restored = keras.models.load_model(path)
+    assert restored.get_config()["output_reads_context"] is False
+    np.testing.assert_array_equal(restored(inputs).numpy(), logits)
+    memory, state = restored.encode(inputs["encoder_token_ids"])
+    for t in range(3):
+        step_logits, state, _ = restored.step(inputs["decoder_token_ids"][:, t], state, memory)
+        np.testing.assert_allclose(step_logits.numpy(), logits[:, t], atol=1e-5)
+
+
+@pytest.mark.parametrize("arguments,message", [
+    ({"input_feeding": False, "attention": "luong"}, "input_feeding=True with output_reads_context=False"),
+    ({"pointer_generator": True}, "output_reads_context=True for a pointer-generator"),
+])
+def test_output_from_the_state_alone_needs_the_input_feeding_decoder(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        Seq2SeqBackbone(12, 9, output_reads_context=False, **arguments)

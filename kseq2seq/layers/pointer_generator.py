@@ -39,6 +39,9 @@ class PointerGeneratorDecoder(AttentionDecoder):
 
     def __init__(self, vocabulary_size, embedding_dim, units, coverage=False, coverage_loss_weight=1.0, **kwargs):
         super().__init__(vocabulary_size, embedding_dim, units, **kwargs)
+        if not self.output_reads_context:  # p_gen and P_vocab read c_t (See et al.)
+            raise ValueError("Expected output_reads_context=True for a pointer-generator. "
+                             "Received: output_reads_context=False")
         if coverage and self.attention_type != "bahdanau":
             raise ValueError(f"Expected attention='bahdanau' with coverage=True. Received: attention={self.attention_type!r}")
         self.coverage = bool(coverage)

@@ -24,7 +24,7 @@ from kseq2seq.utils import check_bool, check_positive_int, set_dtype_policy
 Generation = collections.namedtuple("Generation", ["text", "score", "source_tokens", "output_tokens", "attention"])
 
 BACKBONE_KEYS = ("embedding_dim", "units", "cell_type", "bidirectional", "num_encoder_layers", "attention", "dropout",
-                 "pointer_generator", "coverage", "coverage_loss_weight", "input_feeding")
+                 "pointer_generator", "coverage", "coverage_loss_weight", "input_feeding", "output_reads_context")
 # Decoding defaults; a preset (and so a saved task) may set any of them.
 GENERATION_DEFAULTS = {
     "sampler": "greedy",
