@@ -319,7 +319,8 @@ def report_results(args, units, ceiling, results, tutorial_flops, ours_flops):
         f" Matrix multiply (2048², measured in the same run): fp32 "
         f"{ceiling['float32']:.0f} GFLOP/s, bf16 {ceiling['bfloat16']:.0f} GFLOP/s. Training FLOPs per target "
         f"token (matrix multiplies, keys once): reference {tutorial_flops / 1e6:.0f} M, ours "
-        f"{ours_flops / 1e6:.0f} M (the output layer reads `[s_t; c_t]`, not `s_t` alone), so the fp32 ceilings are "
+        f"{ours_flops / 1e6:.0f} M (its default output layer reads `[s_t; c_t]`, not `s_t` alone; with "
+        "`output_reads_context=False` it has the reference's math), so the fp32 ceilings are "
         f"{ceiling['float32'] * 1e9 / tutorial_flops:,.0f} and {ceiling['float32'] * 1e9 / ours_flops:,.0f} "
         "tokens/s."
     )
