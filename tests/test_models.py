@@ -35,40 +35,30 @@ def test_encode_matches_decoder_initial_state():
     assert state["rnn"][0].shape == (2, 8) and mask == [[True] * 4, [True, True, False, False]]
 
 
-def test_whole_sequence_luong_backbone_saves_loads_and_steps_like_teacher_forcing(tmp_path):
-    backbone = Seq2SeqBackbone(12, 9, embedding_dim=4, units=8, attention="luong", input_feeding=False)
+@pytest.mark.parametrize("arguments,logits_inputs", [
+    ({"attention": "luong", "input_feeding": False}, 8),  # whole-sequence decoder: its attentional vector
+    ({"output_reads_context": False}, 8),                 # input feeding, the projection reads s_t alone
+    ({}, 8 + 16),                                         # input feeding, [s_t; c_t] (bi-GRU values: 16)
+])
+def test_decoder_variants_save_load_and_step_like_teacher_forcing(tmp_path, arguments, logits_inputs):
+    backbone = Seq2SeqBackbone(12, 9, embedding_dim=4, units=8, **arguments)
+    assert backbone.decoder.output_projection.kernel.shape == (logits_inputs, 9)
     inputs = make_inputs()
     logits = backbone(inputs).numpy()
-    path = str(tmp_path / "luong.keras")
+    path = str(tmp_path / "backbone.keras")
     backbone.save(path)
     restored = keras.models.load_model(path)
-    assert restored.get_config()["input_feeding"] is False
+    assert {k: restored.get_config()[k] for k in arguments} == arguments
     np.testing.assert_array_equal(restored(inputs).numpy(), logits)
-    memory, state = backbone.encode(inputs["encoder_token_ids"])
+    memory, state = restored.encode(inputs["encoder_token_ids"])
     for t in range(3):
-        step_logits, state, _ = backbone.step(inputs["decoder_token_ids"][:, t], state, memory)
+        step_logits, state, _ = restored.step(inputs["decoder_token_ids"][:, t], state, memory)
         np.testing.assert_allclose(step_logits.numpy(), logits[:, t], atol=1e-5)
 
 
 def test_input_feeding_is_required_for_a_pointer_generator():
     with pytest.raises(ValueError, match="input_feeding=False"):
         Seq2SeqBackbone(12, 9, pointer_generator=True, input_feeding=False)
-
-
-def test_output_from_the_state_alone_saves_loads_and_steps_like_teacher_forcing(tmp_path):
-    backbone = Seq2SeqBackbone(12, 9, embedding_dim=4, units=8, output_reads_context=False)
-    assert backbone.decoder.output_projection.kernel.shape == (8, 9)
-    inputs = make_inputs()
-    logits = backbone(inputs).numpy()
-    path = str(tmp_path / "state_only.keras")
-    backbone.save(path)
-    restored = keras.models.load_model(path)
-    assert restored.get_config()["output_reads_context"] is False
-    np.testing.assert_array_equal(restored(inputs).numpy(), logits)
-    memory, state = restored.encode(inputs["encoder_token_ids"])
-    for t in range(3):
-        step_logits, state, _ = restored.step(inputs["decoder_token_ids"][:, t], state, memory)
-        np.testing.assert_allclose(step_logits.numpy(), logits[:, t], atol=1e-5)
 
 
 @pytest.mark.parametrize("arguments,message", [
