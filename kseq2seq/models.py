@@ -8,7 +8,7 @@ from kseq2seq.layers.encoders import RNNEncoder
 from kseq2seq.layers.image_encoders import ConvGridEncoder, PretrainedGridEncoder
 from kseq2seq.layers.luong_decoder import LuongDecoder
 from kseq2seq.layers.pointer_generator import PointerGeneratorDecoder
-from kseq2seq.utils import set_dtype_policy
+from kseq2seq.utils import check_bool, set_dtype_policy
 
 
 @keras.saving.register_keras_serializable(package="kseq2seq")
@@ -64,6 +64,10 @@ class Seq2SeqBackbone(keras.Model):
         dtype=None,
         **kwargs,
     ):
+        # The backbone branches on these flags, so it checks them before any layer sees them.
+        for name, flag in [("pointer_generator", pointer_generator), ("coverage", coverage),
+                           ("input_feeding", input_feeding), ("output_reads_context", output_reads_context)]:
+            check_bool(name, flag)
         if coverage and not pointer_generator:
             raise ValueError("Expected pointer_generator=True with coverage=True. Received: pointer_generator=False")
         if pointer_generator and not input_feeding:

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from kseq2seq import copying
 from kseq2seq.tokenizers import END_ID, START_ID, UNK
-from kseq2seq.utils import check_one_of, check_positive_int
+from kseq2seq.utils import check_bool, check_one_of, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="kseq2seq")
@@ -35,7 +35,7 @@ class Seq2SeqPreprocessor(keras.layers.Layer):
         self.target_tokenizer = target_tokenizer
         self.source_length = check_positive_int("source_length", source_length)
         self.target_length = check_positive_int("target_length", target_length, minimum=2)
-        self.copy_source_words = bool(copy_source_words)
+        self.copy_source_words = check_bool("copy_source_words", copy_source_words)
         # "end" keeps a long source's first tokens; "start" keeps its last (a dialogue's latest turns).
         self.truncate_source = check_one_of("truncate_source", truncate_source, {"end", "start"})
 

@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from kseq2seq.batching import batch_dataset
-from kseq2seq.utils import check_positive_int
+from kseq2seq.utils import check_bool, check_positive_int
 
 logger = logging.getLogger(__name__)
 # With XLA, training batches' token lengths are padded to a multiple of this, to bound recompilations.
@@ -174,6 +174,7 @@ class Trainer:
             raise ValueError(f"Expected lr_decay_factor in (0, 1). Received: lr_decay_factor={lr_decay_factor!r}")
         self.lr_decay_factor = lr_decay_factor
         self.lr_decay_patience = check_positive_int("lr_decay_patience", lr_decay_patience)
+        self.jit_compile = check_bool("jit_compile", jit_compile)
         self.log_dir = log_dir
         _check_trainable(task, self.strategy)
         self.chief = is_chief(self.strategy)
@@ -195,7 +196,6 @@ class Trainer:
             self.best_manager = tf.train.CheckpointManager(best, os.path.join(folder, "best"), max_to_keep=1)
         self._train_step = None
         self._loss_scaled = isinstance(task.optimizer, keras.optimizers.LossScaleOptimizer)
-        self.jit_compile = bool(jit_compile)
         self._compiled_gradients = tf.function(self._gradients, jit_compile=True) if jit_compile else self._gradients
         if pad_to_multiple_of is None and self.jit_compile:
             pad_to_multiple_of = XLA_PAD_MULTIPLE

@@ -129,6 +129,8 @@ def test_exports_take_image_bytes_and_float_images(captioner, tmp_path):
 def test_pretrained_backbone_weights_come_from_a_local_file(tmp_path):
     with pytest.raises(ValueError, match="no downloads"):
         PretrainedGridEncoder("mobilenet_v3_small", weights="imagenet", image_size=64)
+    with pytest.raises(ValueError, match="trainable_backbone='false'"):
+        PretrainedGridEncoder("mobilenet_v3_small", image_size=64, trainable_backbone="false")
     first = PretrainedGridEncoder("mobilenet_v3_small", weights=None, image_size=64, units=8)
     weights = str(tmp_path / "mobilenet_no_top.weights.h5")
     first.backbone.save_weights(weights)

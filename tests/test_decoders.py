@@ -16,11 +16,14 @@ def encode(cell_type):
 
 
 @pytest.mark.parametrize("cell_type", ["gru", "lstm"])
-@pytest.mark.parametrize("attention", ["bahdanau", "luong"])
-def test_teacher_forcing_equals_step_by_step(cell_type, attention):
+@pytest.mark.parametrize("attention,output_reads_context", [("bahdanau", True), ("luong", True), ("bahdanau", False)])
+def test_teacher_forcing_equals_step_by_step(cell_type, attention, output_reads_context):
     values, states, mask = encode(cell_type)
-    assert_steps_match_teacher_forcing(AttentionDecoder(9, 4, 12, cell_type=cell_type, attention=attention),
-                                       values, states, mask)
+    decoder = AttentionDecoder(9, 4, 12, cell_type=cell_type, attention=attention,
+                               output_reads_context=output_reads_context)
+    assert_steps_match_teacher_forcing(decoder, values, states, mask)
+    # W_o reads [s_t; c_t] (12 + 12 bi-RNN values) or s_t alone (12)
+    assert decoder.output_projection.kernel.shape == (24 if output_reads_context else 12, 9)
 
 
 def assert_steps_match_teacher_forcing(decoder, values, states, mask):
@@ -34,13 +37,6 @@ def assert_steps_match_teacher_forcing(decoder, values, states, mask):
         np.testing.assert_allclose(step_logits.numpy(), logits.numpy()[:, t], atol=1e-5)
         assert np.all(weights.numpy()[~mask] == 0.0)
     return logits
-
-
-def test_output_from_the_state_alone_equals_step_by_step():
-    values, states, mask = encode("lstm")
-    decoder = AttentionDecoder(9, 4, 12, cell_type="lstm", output_reads_context=False)
-    assert_steps_match_teacher_forcing(decoder, values, states, mask)
-    assert decoder.output_projection.kernel.shape == (12, 9)
 
 
 def test_state_is_carried_and_decoder_is_causal():

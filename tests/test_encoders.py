@@ -42,3 +42,5 @@ def test_config_round_trip_and_errors():
         RNNEncoder(12, 4, 6, cell_type="rnn")
     with pytest.raises(ValueError, match="dropout=1.5"):
         RNNEncoder(12, 4, 6, dropout=1.5)
+    with pytest.raises(ValueError, match="bidirectional='false'"):
+        RNNEncoder(12, 4, 6, bidirectional="false")  # truthy: was silently a bi-RNN

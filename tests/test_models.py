@@ -68,3 +68,11 @@ def test_input_feeding_is_required_for_a_pointer_generator():
 def test_output_from_the_state_alone_needs_the_input_feeding_decoder(arguments, message):
     with pytest.raises(ValueError, match=message):
         Seq2SeqBackbone(12, 9, output_reads_context=False, **arguments)
+
+
+@pytest.mark.parametrize("flag", ["pointer_generator", "coverage", "input_feeding", "output_reads_context"])
+@pytest.mark.parametrize("value", ["no", 0])
+def test_flags_must_be_bools(flag, value):
+    # "no" is truthy: without the check it would build a decoder and store "no" in the config.
+    with pytest.raises(ValueError, match=f"Expected {flag} to be True or False. Received: {flag}={value!r}"):
+        Seq2SeqBackbone(12, 9, **{"input_feeding": False, "attention": "luong", flag: value})

@@ -34,3 +34,5 @@ def test_config_round_trip(preprocessor):
     assert clone.source_length == 4 and clone.target_tokenizer.vocabulary == preprocessor.target_tokenizer.vocabulary
     with pytest.raises(ValueError, match="target_length=1"):
         Seq2SeqPreprocessor(preprocessor.source_tokenizer, preprocessor.target_tokenizer, target_length=1)
+    with pytest.raises(ValueError, match="copy_source_words='yes'"):
+        Seq2SeqPreprocessor(preprocessor.source_tokenizer, preprocessor.target_tokenizer, copy_source_words="yes")

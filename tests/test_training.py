@@ -206,11 +206,16 @@ def test_a_resumed_run_ends_with_the_best_model_and_counters_from_before_the_sto
         np.testing.assert_array_equal(restored, expected)
 
 
-@pytest.mark.parametrize("factor", [1.0, 0.0, True])
-def test_lr_decay_factor_outside_zero_one_is_rejected(tiny_dates, factor):
+@pytest.mark.parametrize("arguments,message", [
+    ({"lr_decay_factor": 1.0}, r"lr_decay_factor in \(0, 1\)"),
+    ({"lr_decay_factor": 0.0}, r"lr_decay_factor in \(0, 1\)"),
+    ({"lr_decay_factor": True}, r"lr_decay_factor in \(0, 1\)"),
+    ({"jit_compile": "no"}, "Expected jit_compile to be True or False. Received: jit_compile='no'"),
+])
+def test_bad_trainer_arguments_are_rejected(tiny_dates, arguments, message):
     task, strategy = _trainer(tiny_dates)
-    with pytest.raises(ValueError, match=r"lr_decay_factor in \(0, 1\)"):
-        Trainer(task, strategy, lr_decay_factor=factor)
+    with pytest.raises(ValueError, match=message):
+        Trainer(task, strategy, **arguments)
 
 
 def test_non_finite_weights_stop_training_at_the_last_good_checkpoint(tiny_dates, tmp_path):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from kseq2seq.layers.time_loop import run_rnn_layer
-from kseq2seq.utils import check_fraction, check_one_of, check_positive_int, config_fields
+from kseq2seq.utils import check_bool, check_fraction, check_one_of, check_positive_int, config_fields
 
 RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
@@ -45,7 +45,7 @@ class RNNEncoder(keras.layers.Layer):
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         self.units = check_positive_int("units", units)
         self.cell_type = check_one_of("cell_type", cell_type, set(RNN_LAYERS))
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
         self.num_layers = check_positive_int("num_layers", num_layers)
         self.dropout = check_fraction("dropout", dropout)
 

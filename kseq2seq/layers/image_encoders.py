@@ -14,7 +14,7 @@ import os
 import keras
 from keras import ops
 
-from kseq2seq.utils import check_one_of, check_positive_int
+from kseq2seq.utils import check_bool, check_one_of, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="kseq2seq")
@@ -86,7 +86,7 @@ class PretrainedGridEncoder(keras.layers.Layer):
                              f"Received: weights={weights!r}")
         self.weights_path = weights
         self.image_size = check_positive_int("image_size", image_size, minimum=APPLICATIONS[backbone][1])
-        self.trainable_backbone = bool(trainable_backbone)
+        self.trainable_backbone = check_bool("trainable_backbone", trainable_backbone)
         self.units = check_positive_int("units", units)
         application = getattr(keras.applications, APPLICATIONS[backbone][0])
         # These applications normalise inside the model and expect [0, 255] inputs (ours are [0, 1]).

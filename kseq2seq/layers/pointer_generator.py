@@ -22,7 +22,7 @@ from keras import ops
 
 from kseq2seq.layers.decoders import AttentionDecoder
 from kseq2seq.layers.time_loop import scan
-from kseq2seq.utils import UNK_ID, check_fraction
+from kseq2seq.utils import UNK_ID, check_bool, check_fraction
 
 _TINY = 1e-10  # keeps log() finite for words with no probability mass
 
@@ -44,7 +44,7 @@ class PointerGeneratorDecoder(AttentionDecoder):
                              "Received: output_reads_context=False")
         if coverage and self.attention_type != "bahdanau":
             raise ValueError(f"Expected attention='bahdanau' with coverage=True. Received: attention={self.attention_type!r}")
-        self.coverage = bool(coverage)
+        self.coverage = check_bool("coverage", coverage)
         self.coverage_loss_weight = check_fraction("coverage_loss_weight", coverage_loss_weight, 0.0, float("inf"))
         self.generation_gate = keras.layers.Dense(1, activation="sigmoid", name="p_gen", dtype=self.dtype_policy)
 
