@@ -126,6 +126,27 @@ def test_exports_take_image_bytes_and_float_images(captioner, tmp_path):
         np.testing.assert_array_equal(ids, captioner.generate_ids({"images": pixels}).token_ids[:, 0].numpy())
 
 
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "bfloat16"])
+def test_pretrained_backbone_computes_in_the_layers_dtype_policy(policy):
+    """keras.applications builds under the global policy (float32 here); the backbone must take the layer's."""
+    images = np.random.default_rng(0).uniform(size=(2, 64, 64, 3)).astype("float32")
+    encoder = PretrainedGridEncoder("mobilenet_v3_small", image_size=64, units=8, dtype=policy)
+    restored = PretrainedGridEncoder.from_config(encoder.get_config())  # as a saved captioner is rebuilt
+    assert keras.mixed_precision.global_policy().name == "float32"
+    for layer in (encoder, restored):
+        assert {sublayer.compute_dtype for sublayer in layer.backbone.layers} == {"bfloat16"}
+    values, state = encoder(images)
+    assert values.dtype == "bfloat16" and values.shape == (2, 4, 8) and state.shape == (2, 8)
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        built_under_the_policy = PretrainedGridEncoder("mobilenet_v3_small", image_size=64, units=8)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    built_under_the_policy(images)
+    built_under_the_policy.set_weights(encoder.get_weights())
+    np.testing.assert_array_equal(built_under_the_policy(images)[0].numpy(), values.numpy())
+
+
 def test_pretrained_backbone_weights_come_from_a_local_file(tmp_path):
     with pytest.raises(ValueError, match="no downloads"):
         PretrainedGridEncoder("mobilenet_v3_small", weights="imagenet", image_size=64)

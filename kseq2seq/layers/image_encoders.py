@@ -90,7 +90,14 @@ class PretrainedGridEncoder(keras.layers.Layer):
         self.units = check_positive_int("units", units)
         application = getattr(keras.applications, APPLICATIONS[backbone][0])
         # These applications normalise inside the model and expect [0, 255] inputs (ours are [0, 1]).
-        self.backbone = application(include_top=False, weights=weights, input_shape=(image_size, image_size, 3))
+        # keras.applications builds under the global policy, not this layer's: a mixed-precision captioner
+        # restored under float32 would otherwise run its CNN in float32.
+        global_policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(self.dtype_policy)
+        try:
+            self.backbone = application(include_top=False, weights=weights, input_shape=(image_size, image_size, 3))
+        finally:
+            keras.mixed_precision.set_global_policy(global_policy)
         self.backbone.trainable = self.trainable_backbone
         self.projection = keras.layers.Dense(units, activation="relu", name="projection", dtype=self.dtype_policy)
 
