@@ -84,5 +84,5 @@ def test_config_round_trip_and_bad_arguments():
     with pytest.raises(ValueError, match="coverage_loss_weight"):
         PointerGeneratorDecoder(V, 4, 12, coverage=True, coverage_loss_weight=-1.0)
     with pytest.raises(ValueError, match="Expected coverage to be True or False. Received: coverage=1"):
-        PointerGeneratorDecoder(V, 4, 12, coverage=1)
+        PointerGeneratorDecoder(V, 4, 12, attention="luong", coverage=1)  # the type first, then the combination
     assert keras.saving.get_registered_object("kseq2seq>PointerGeneratorDecoder") is PointerGeneratorDecoder

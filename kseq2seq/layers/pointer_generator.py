@@ -42,9 +42,9 @@ class PointerGeneratorDecoder(AttentionDecoder):
         if not self.output_reads_context:  # p_gen and P_vocab read c_t (See et al.)
             raise ValueError("Expected output_reads_context=True for a pointer-generator. "
                              "Received: output_reads_context=False")
+        self.coverage = check_bool("coverage", coverage)
         if coverage and self.attention_type != "bahdanau":
             raise ValueError(f"Expected attention='bahdanau' with coverage=True. Received: attention={self.attention_type!r}")
-        self.coverage = check_bool("coverage", coverage)
         self.coverage_loss_weight = check_fraction("coverage_loss_weight", coverage_loss_weight, 0.0, float("inf"))
         self.generation_gate = keras.layers.Dense(1, activation="sigmoid", name="p_gen", dtype=self.dtype_policy)
 
