@@ -28,11 +28,12 @@ def main(argv=None):
 
     texts = ["3 June 2019", "le 4 août 2031", "12/25/1999"]
     print("greedy:", translator.generate(texts))
-    print("beam n-best:", translator.generate(texts, sampler="beam", num_beams=4, nbest=2, return_scores=True))
+    records = translator.generate(texts, sampler="beam", num_beams=4, nbest=2, return_details=True)
+    print("beam n-best:", [list(zip(record.texts, record.scores)) for record in records])
     print("sampled:", translator.generate(texts, sampler="sample", temperature=0.8, top_p=0.9, seed=1))
 
     os.makedirs(args.output, exist_ok=True)
-    record = translator.generate(texts[1], return_attention=True)
+    record = translator.generate(texts[1:2], return_attention=True)[0]
     kseq2seq.plot_attention(record.source_tokens, record.output_tokens, record.attention,
                             path=os.path.join(args.output, "attention.png"), title=f"{texts[1]} -> {record.text}")
     export_dir = translator.export(os.path.join(args.output, "1"), formats=("saved_model", "tflite"), overwrite=True)

@@ -42,7 +42,7 @@ def main(argv=None):
         print(f"  {caption!r}\n     reference: {refs[0]!r}")
     os.makedirs(args.output, exist_ok=True)
     captioner.save(os.path.join(args.output, "model.keras"))
-    record = captioner.generate(validation[0][0], return_attention=True)
+    record = captioner.generate([validation[0][0]], return_attention=True)[0]
     kseq2seq.plot_image_attention(validation[0][0], record.output_tokens, record.attention,
                                   os.path.join(args.output, "attention.png"))
     return {"bleu": bleu.score, "captions": captions, "references": references}

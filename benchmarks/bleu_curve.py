@@ -19,7 +19,7 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(__file__))
 from common import argument_parser, report  # noqa: E402
 
-from kseq2seq.cli import load_model  # noqa: E402
+from kseq2seq.saving import load as load_model  # noqa: E402
 from kseq2seq.datasets import text_files  # noqa: E402
 from kseq2seq.metrics import corpus_bleu  # noqa: E402
 

@@ -34,14 +34,12 @@ NO_END = -1  # never produced: every sequence runs max_length steps
 def make_functions(backbone, max_length, num_beams):
     def run(ids, sampler):
         memory, state = backbone.encode(ids)
-        if sampler == "beam":
-            memory = decoding.tile_batch(memory, num_beams)
 
-        def step_fn(tokens, state):
+        def step_fn(tokens, state, memory):
             logits, state, _ = backbone.step(tokens, state, memory)
             return logits, state
 
-        return decoding.decode(step_fn, state, tf.shape(ids)[0], 2, NO_END, max_length,
+        return decoding.decode(step_fn, state, tf.shape(ids)[0], 2, NO_END, max_length, memory=memory,
                                sampler=sampler, num_beams=num_beams).token_ids
 
     def python_loop(ids, keys_every_step=False):

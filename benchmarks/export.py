@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import argument_parser, report  # noqa: E402
 
 import kseq2seq  # noqa: E402
-from kseq2seq.cli import load_model  # noqa: E402
+from kseq2seq.saving import load as load_model  # noqa: E402
 from kseq2seq.datasets.dates import load_dates  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Level 5: the built-in demos behind `kseq2seq demo --task translation|dialogue|captioning`.
+"""Level 4: the built-in demos behind `kseq2seq demo --task translation|dialogue|captioning`.
 
 Each trains a preset on a generated data set, saves and reloads it, and prints
 figures a test can check (see docs/quickstart.md).
@@ -6,15 +6,11 @@ figures a test can check (see docs/quickstart.md).
 
 import os
 
-from kseq2seq.cli import _metadata, load_model, save_model
+from kseq2seq import saving
 
 
-def run_demo(args, out):
+def run_demo_translation(args, out):
     """Trains the dates translator, exports it and translates with the export."""
-    if args.task == "dialogue":
-        return run_demo_dialogue(args, out)
-    if args.task == "captioning":
-        return run_demo_captioning(args, out)
     args.output = args.output or os.path.join("saved_models", "dates")
     args.epochs, args.num_train = args.epochs or 3, args.num_train or 20000
     import keras
@@ -30,8 +26,8 @@ def run_demo(args, out):
     translator = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=train)
     translator.fit(train, validation_data=validation, epochs=args.epochs, seed=args.seed, verbose=2)
     val_loss, val_accuracy = translator.evaluate(validation, verbose=0)
-    path = save_model(translator, args.output, _metadata(translator, data="dates"), overwrite=True, serving_version=1)
-    reloaded = load_model(path)
+    path = saving.save(translator, args.output, {"data": "dates"}, overwrite=True, serving_version=1)
+    reloaded = saving.load(path)
     outputs = reloaded.generate([s for s, _ in test])
     score = exact_match(outputs, [t for _, t in test])
     print(f"Validation token accuracy: {val_accuracy:.4f} (loss {val_loss:.4f})", file=out)
@@ -62,8 +58,8 @@ def run_demo_dialogue(args, out):
           file=out)
     responder = kseq2seq.Responder.from_preset("gru_dialogue_small", train_texts=train)
     responder.fit(train, validation_data=validation, epochs=args.epochs or 12, seed=args.seed, verbose=2)
-    path = save_model(responder, output, _metadata(responder, data="shop"), overwrite=True)
-    reloaded = load_model(path)
+    path = saving.save(responder, output, {"data": "shop"}, overwrite=True)
+    reloaded = saving.load(path)
     replies = reloaded.generate([turns for turns, _ in test], sampler="greedy")
     accuracy = sum(r == y for r, (_, y) in zip(replies, test)) / len(test)
     # The question alone ("how much is it ?") does not say which item: without the history, the model must guess.
@@ -73,7 +69,7 @@ def run_demo_dialogue(args, out):
           f"last turn alone ({len(test)} conversations; model reloaded from {path})", file=out)
     for turns, _ in test[:3]:
         print("  " + " | ".join(turns[-3:]), file=out)
-        print(f"    -> {reloaded.generate(turns, seed=1)}   (sampled, the preset's default)", file=out)
+        print(f"    -> {reloaded.generate([turns], seed=1)[0]}   (sampled, the preset's default)", file=out)
     return 0
 
 
@@ -94,8 +90,8 @@ def run_demo_captioning(args, out):
           f"{len(test)} test", file=out)
     captioner = kseq2seq.Captioner.from_preset("show_attend_tell_small", train_texts=train)
     captioner.fit(train, validation_data=validation, epochs=args.epochs or 15, seed=args.seed, verbose=2)
-    path = save_model(captioner, output, _metadata(captioner, data="shapes"), overwrite=True, serving_version=1)
-    reloaded = load_model(path)
+    path = saving.save(captioner, output, {"data": "shapes"}, overwrite=True, serving_version=1)
+    reloaded = saving.load(path)
     captions = reloaded.generate([image for image, _ in test])
     references = [caption for _, caption in test]
     bleu = corpus_bleu(captions, references)
@@ -106,7 +102,7 @@ def run_demo_captioning(args, out):
     print(f"Captions by the exported SavedModel ({os.path.join(path, '1')}, PNG bytes in):", file=out)
     for (image, reference), caption in zip(test[:3], exported):
         print(f"  {caption.decode()!r:45} (reference: {reference!r})", file=out)
-    record = reloaded.generate(test[0][0], return_attention=True)
+    record = reloaded.generate([test[0][0]], return_attention=True)[0]
     kseq2seq.plot_image_attention(test[0][0], record.output_tokens, record.attention,
                                   os.path.join(path, "attention.png"))
     print(f"Attention over the image grid, word by word: {os.path.join(path, 'attention.png')}", file=out)

@@ -1,4 +1,4 @@
-"""Level 2: export for serving: a SavedModel with string-in/string-out signatures.
+"""Level 4: export for serving: a SavedModel with string-in/string-out signatures.
 
 The SavedModel is written with `keras.export.ExportArchive`, which tracks
 only the variables and lookup tables the endpoints use (attaching whole Keras
@@ -7,16 +7,20 @@ uses). Tokenization and decoding run inside the graph, so serving needs
 neither Python nor kseq2seq. Signatures, all batch-first:
 
 - `serving_default`: `inputs` string `[batch]` -> `outputs` string `[batch]`,
-  `scores` float `[batch]` (greedy; sum of log-probabilities);
+  `scores` float `[batch]`, decoded with the task's `generation_config`,
+  exactly as `task.generate` decodes (its sampler, beams, `min_length`,
+  `allow_unknown`, sampling seed);
 - `beam_search`: `inputs` string `[batch]` -> `outputs` string `[batch, nbest]`,
-  `scores` float `[batch, nbest]` (fixed `num_beams`, `length_penalty`, `nbest`);
+  `scores` float `[batch, nbest]`: beam search with the task's beam settings
+  (`num_beams`, `length_penalty`, `nbest`), or those given to `export`;
 - `generate_ids`: `encoder_token_ids` int32 `[batch, length]` (and
   `encoder_extended_ids` for a pointer-generator) -> `token_ids` int32
-  `[batch, max_length]` (greedy; `[END]` then 0-padding), `scores`.
+  `[batch, max_length]` (the best output: `[END]` then 0-padding), `scores`,
+  decoded as `serving_default`.
 
 Layout (TF Serving's `<name>/<version>/`): the folder given is the version
 folder; `assets.extra/kseq2seq.json` holds the metadata (preset, special
-token ids, vocabularies, decoding configuration, versions). The folder is
+token ids, vocabularies, each signature's decoding configuration, versions). The folder is
 written to a temporary sibling and renamed into place, so a failed export
 leaves nothing behind and an existing version is replaced only with
 `overwrite=True`.
@@ -29,17 +33,26 @@ import shutil
 import keras
 import tensorflow as tf
 
+from kseq2seq.generation import BEAM_FIELDS
 from kseq2seq.tokenizers import END_ID, PAD_ID, START_ID, UNK_ID
 from kseq2seq.utils import atomic_directory, check_one_of
 
 METADATA_PATH = os.path.join("assets.extra", "kseq2seq.json")
-DEFAULT_BEAM = {"num_beams": 4, "length_penalty": 0.6, "nbest": 4}
 FORMATS = {"saved_model", "tflite"}
 QUANTIZATIONS = {None, "dynamic_range", "float16"}
 TFLITE_DIR = "tflite"
 
 
-def metadata(task, beam_config):
+def generation_configs(task, beam_config=None):
+    """`(default, beam)`: the task's own config, and beam search with its beam settings and `beam_config` over them."""
+    unknown = sorted(set(beam_config or {}) - set(BEAM_FIELDS))
+    if unknown:
+        raise ValueError(f"Expected beam_config keys among {list(BEAM_FIELDS)}. Received unknown: {unknown}")
+    default = task.generation_options()
+    return default, default.replace(sampler="beam", **{"nbest": default.nbest, **(beam_config or {})})
+
+
+def metadata(task, default, beam):
     import kseq2seq
 
     preprocessor = task.preprocessor
@@ -63,9 +76,9 @@ def metadata(task, beam_config):
         "source_vocabulary": None if source is None else source.vocabulary,
         "target_vocabulary": preprocessor.target_tokenizer.vocabulary,
         "signatures": {
-            "serving_default": {"sampler": "greedy"},
-            "beam_search": {"sampler": "beam", **beam_config},
-            "generate_ids": {"sampler": "greedy"},
+            "serving_default": default.describe(),
+            "beam_search": beam.describe(),
+            "generate_ids": default.describe(),
         },
     }
     return info
@@ -80,37 +93,34 @@ def _id_inputs(task, tensors):
     return dict(zip(task.preprocessor.encoder_input_names, tensors))
 
 
-def build_archive(task, beam_config):
+def build_archive(task, default, beam):
     """An `ExportArchive` with the three serving signatures of `task`."""
-    preprocessor = task.preprocessor
     archive = keras.export.ExportArchive()
     archive.track(task)  # add_endpoint tracks the StringLookup tables the endpoints use
 
-    def greedy(inputs):
-        encoder_inputs, source_words = preprocessor.encode_source(inputs)
-        out = task.generate_ids(encoder_inputs, sampler="greedy")
-        return {"outputs": preprocessor.detokenize(out.token_ids[:, 0], source_words), "scores": out.scores[:, 0]}
+    def best(inputs):
+        result = task.decode_strings(inputs, default)
+        return {"outputs": result["texts"][:, 0], "scores": result["scores"][:, 0]}
 
     def beam_search(inputs):
-        encoder_inputs, source_words = preprocessor.encode_source(inputs)
-        out = task.generate_ids(encoder_inputs, sampler="beam", **beam_config)
-        return {"outputs": preprocessor.detokenize(out.token_ids, source_words), "scores": out.scores}
+        result = task.decode_strings(inputs, beam)
+        return {"outputs": result["texts"], "scores": result["scores"]}
 
     def generate_ids(*encoder_inputs):
-        out = task.generate_ids(_id_inputs(task, encoder_inputs), sampler="greedy")
+        out = task.generate_ids(_id_inputs(task, encoder_inputs), default)
         return {"token_ids": out.token_ids[:, 0], "scores": out.scores[:, 0]}
 
-    strings = [tf.TensorSpec([None], tf.string, name="inputs")]
-    archive.add_endpoint("serving_default", greedy, input_signature=strings)
+    strings = [tf.TensorSpec([None], task.preprocessor.input_dtype, name="inputs")]
+    archive.add_endpoint("serving_default", best, input_signature=strings)
     archive.add_endpoint("beam_search", beam_search, input_signature=strings)
     archive.add_endpoint("generate_ids", generate_ids, input_signature=_id_signature(task))
     return archive
 
 
-def tflite_model(task, beam_config, work_dir, quantization=None):
+def tflite_model(task, default, beam, work_dir, quantization=None):
     """A batch-1 TFLite flatbuffer with builtin ops only: token ids in, token ids out.
 
-    Signatures `serving_default` (greedy: `token_ids [1, max_length]`, `scores [1]`)
+    Signatures `serving_default` (the task's generation config: `token_ids [1, max_length]`, `scores [1]`)
     and `beam_search` (`token_ids [1, nbest, max_length]`, `scores [1, nbest]`),
     both taking `encoder_token_ids` int32 `[1, length]` (and, for a
     pointer-generator, `encoder_extended_ids`). Converted from a SavedModel so
@@ -118,17 +128,17 @@ def tflite_model(task, beam_config, work_dir, quantization=None):
     """
     ids = _id_signature(task, batch=1)
 
-    def greedy(*encoder_inputs):
-        out = task.generate_ids(_id_inputs(task, encoder_inputs), sampler="greedy")
+    def best(*encoder_inputs):
+        out = task.generate_ids(_id_inputs(task, encoder_inputs), default)
         return {"token_ids": out.token_ids[:, 0], "scores": out.scores[:, 0]}
 
     def beam_search(*encoder_inputs):
-        out = task.generate_ids(_id_inputs(task, encoder_inputs), sampler="beam", **beam_config)
+        out = task.generate_ids(_id_inputs(task, encoder_inputs), beam)
         return {"token_ids": out.token_ids, "scores": out.scores}
 
     archive = keras.export.ExportArchive()
     archive.track(task)
-    archive.add_endpoint("serving_default", greedy, input_signature=ids)
+    archive.add_endpoint("serving_default", best, input_signature=ids)
     archive.add_endpoint("beam_search", beam_search, input_signature=ids)
     saved_model = os.path.join(work_dir, "tflite_source")
     archive.write_out(saved_model, verbose=False)
@@ -141,10 +151,10 @@ def tflite_model(task, beam_config, work_dir, quantization=None):
     return converter.convert()
 
 
-def _write_tflite(task, folder, beam_config, info, quantization):
+def _write_tflite(task, folder, default, beam, info, quantization):
     target = os.path.join(folder, TFLITE_DIR)
     os.makedirs(target)
-    model = tflite_model(task, beam_config, folder, quantization)
+    model = tflite_model(task, default, beam, folder, quantization)
     shutil.rmtree(os.path.join(folder, "tflite_source"))
     with open(os.path.join(target, "model.tflite"), "wb") as f:
         f.write(model)
@@ -167,7 +177,8 @@ def export(task, path, formats=("saved_model",), overwrite=False, beam_config=No
             (written to `path/tflite/`: `model.tflite`, the vocabularies as
             one token per line, id = line number, and `kseq2seq.json`).
         overwrite: replace an existing folder at `path`.
-        beam_config: `num_beams`, `length_penalty`, `nbest` of the `beam_search` signatures.
+        beam_config: `num_beams`, `length_penalty`, `nbest` of the `beam_search` signatures
+            (default: the task's own; recorded in the metadata).
         tflite_quantization: None, `"dynamic_range"` (int8 weights) or `"float16"`.
     """
     if isinstance(formats, str) or not formats:
@@ -175,19 +186,16 @@ def export(task, path, formats=("saved_model",), overwrite=False, beam_config=No
     for fmt in formats:
         check_one_of("formats", fmt, FORMATS)
     check_one_of("tflite_quantization", tflite_quantization, QUANTIZATIONS)
-    beam_config = {**DEFAULT_BEAM, **(beam_config or {})}
-    from kseq2seq.decoding import check_beam_args
-
-    check_beam_args(beam_config["num_beams"], beam_config["length_penalty"], beam_config["nbest"])
-    info = metadata(task, beam_config)
+    default, beam = generation_configs(task, beam_config)
+    info = metadata(task, default, beam)
 
     def write(folder):
         if "saved_model" in formats:
-            build_archive(task, beam_config).write_out(folder, verbose=False)
+            build_archive(task, default, beam).write_out(folder, verbose=False)
             os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
             with open(os.path.join(folder, METADATA_PATH), "w", encoding="utf-8") as f:
                 json.dump(info, f, indent=1, ensure_ascii=False)
         if "tflite" in formats:
-            _write_tflite(task, folder, beam_config, info, tflite_quantization)
+            _write_tflite(task, folder, default, beam, info, tflite_quantization)
 
     return atomic_directory(path, write, overwrite=overwrite)

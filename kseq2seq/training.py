@@ -2,7 +2,7 @@
 
 `Trainer` runs one training loop under any `tf.distribute` strategy:
 
-- `get_strategy()`: `MultiWorkerMirroredStrategy` when `TF_CONFIG` names
+- `get_strategy()` (`kseq2seq.distribution`): `MultiWorkerMirroredStrategy` when `TF_CONFIG` names
   more than one worker, else `MirroredStrategy` over the local GPUs (one CPU
   device on a CPU-only machine, unless logical devices are configured).
 - Why not Keras' `fit`: Keras 3's `fit` fails under
@@ -33,7 +33,6 @@
 - TensorBoard scalars (`log_dir`): loss, token accuracy, learning rate, target tokens/s.
 """
 
-import json
 import logging
 import math
 import os
@@ -44,76 +43,15 @@ import numpy as np
 import tensorflow as tf
 
 from kseq2seq.batching import batch_dataset
+from kseq2seq.distribution import TimeBudget, check_minutes, cluster_workers, get_strategy, is_chief, task_id
+from kseq2seq.losses import token_loss_and_correct
 from kseq2seq.utils import check_bool, check_positive_int
+
+__all__ = ["TimeBudget", "Trainer", "check_minutes", "cluster_workers", "get_strategy", "is_chief"]
 
 logger = logging.getLogger(__name__)
 # With XLA, training batches' token lengths are padded to a multiple of this, to bound recompilations.
 XLA_PAD_MULTIPLE = 8
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops Keras `fit` cleanly once `minutes` of wall-clock time have passed.
-
-    Checked after every batch, so the overshoot is at most one step; the
-    epoch in progress ends early (Keras still runs its end-of-epoch
-    validation and callbacks).
-    """
-
-    def __init__(self, minutes):
-        super().__init__()
-        self.minutes = check_minutes(minutes)
-        self.stopped_at_step = None
-        self._start = None
-
-    def on_train_begin(self, logs=None):
-        self._start = time.monotonic()
-        self._steps = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-        if time.monotonic() - self._start >= 60.0 * self.minutes and not self.model.stop_training:
-            self.model.stop_training = True
-            self.stopped_at_step = self._steps
-            logger.info("Time budget of %s minutes reached after %d steps; stopping.", self.minutes, self._steps)
-
-
-def check_minutes(minutes, name="minutes"):
-    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
-        raise ValueError(f"Expected {name} > 0. Received: {name}={minutes!r}")
-    return minutes
-
-
-def cluster_workers():
-    """The worker addresses of `TF_CONFIG` (an empty list when unset)."""
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        return []
-    try:
-        config = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"Expected TF_CONFIG to be JSON. Received: {raw[:200]!r}") from error
-    return list(config.get("cluster", {}).get("worker", []))
-
-
-def get_strategy(devices=None):
-    """`MultiWorkerMirroredStrategy` when `TF_CONFIG` has several workers, else `MirroredStrategy`.
-
-    `devices`: the local devices to mirror over (default: every GPU, or the
-    CPU when there is none).
-    """
-    if len(cluster_workers()) > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if devices is None:
-        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["/cpu:0"]
-    return tf.distribute.MirroredStrategy(devices)
-
-
-def is_chief(strategy):
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs)
 
 
 def _check_trainable(task, strategy):
@@ -189,7 +127,7 @@ class Trainer:
         self.manager = self.best_manager = None
         if checkpoint_dir:
             # Every worker writes (the save is collective); only the chief's copy is kept.
-            folder = checkpoint_dir if self.chief else os.path.join(checkpoint_dir, f".worker_{_task_id(self.strategy)}")
+            folder = checkpoint_dir if self.chief else os.path.join(checkpoint_dir, f".worker_{task_id(self.strategy)}")
             self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=max_to_keep)
             # Weights only: restoring the best model must not roll back the optimizer (its decayed rate).
             best = tf.train.Checkpoint(weights=task.weights)
@@ -247,7 +185,7 @@ class Trainer:
 
     def _loss_and_correct(self, x, labels, tokens, training=False):
         task = self.task
-        loss, correct = _token_loss_and_correct(task(x, training=training), labels, tokens)
+        loss, correct = token_loss_and_correct(task(x, training=training), labels, tokens)
         # Extra losses (e.g. coverage) are means over each replica's batch.
         if task.losses:
             loss += tf.add_n([tf.cast(l, tf.float32) for l in task.losses]) / self.strategy.num_replicas_in_sync
@@ -406,7 +344,7 @@ class Trainer:
     def _evaluate_batch(self, x, labels):
         """Validation: the token cross-entropy alone (no extra losses such as coverage)."""
         tokens = tf.reduce_sum(tf.cast(labels != 0, tf.float32))
-        loss, correct = _token_loss_and_correct(self.task(x, training=False), labels, tf.maximum(tokens, 1.0))
+        loss, correct = token_loss_and_correct(self.task(x, training=False), labels, tf.maximum(tokens, 1.0))
         return loss, correct, tokens
 
     def _decay_learning_rate(self):
@@ -443,17 +381,3 @@ class Trainer:
         logger.info("Resumed from %s (epoch %d, step %d).", self.manager.latest_checkpoint, int(self.epoch.numpy()),
                     int(self.step.numpy()))
         return True
-
-
-def _token_loss_and_correct(logits, labels, tokens):
-    """Masked cross-entropy summed over the target tokens and divided by `tokens`; correctly predicted tokens."""
-    mask = tf.cast(labels != 0, tf.float32)
-    logits = tf.cast(logits, tf.float32)
-    per_token = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-    correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32) * mask)
-    return tf.reduce_sum(per_token * mask) / tokens, correct
-
-
-def _task_id(strategy):
-    resolver = getattr(strategy, "cluster_resolver", None)
-    return getattr(resolver, "task_id", 0) or 0

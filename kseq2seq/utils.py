@@ -82,3 +82,11 @@ def atomic_directory(final_path, write_fn, overwrite=False):
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     return final_path
+
+
+def constructor_args(cls, config):
+    """The entries of `config` that `cls.__init__` takes by name (a preset holds fields for several parts)."""
+    import inspect
+
+    names = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs", "dtype", "name"}
+    return {key: value for key, value in config.items() if key in names}

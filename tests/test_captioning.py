@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import kseq2seq
 from kseq2seq.datasets.shapes import encode_png, load_shapes, make_scene
-from kseq2seq.image_preprocessing import decode_images
+from kseq2seq.preprocessors import decode_images
 from kseq2seq.layers import AttentionDecoder
 from kseq2seq.layers.decoders import doubly_stochastic_penalty
 from kseq2seq.layers.image_encoders import ConvGridEncoder, PretrainedGridEncoder
@@ -75,11 +75,11 @@ def test_png_and_jpeg_of_one_image_get_the_same_caption(captioner):
 def test_grayscale_and_rgba_images_are_handled(captioner, tmp_path):
     image, _ = make_scene(__import__("random").Random(6))
     rgba = np.concatenate([image, np.full(image.shape[:2] + (1,), 128, np.uint8)], axis=-1)
-    assert captioner.generate(encode_png(rgba)) == captioner.generate(encode_png(image))  # alpha dropped
+    assert captioner.generate([encode_png(rgba)]) == captioner.generate([encode_png(image)])  # alpha dropped
     gray = tf.image.rgb_to_grayscale(image).numpy()
     path = tmp_path / "gray.png"
     path.write_bytes(encode_png(gray))
-    caption = captioner.generate(str(path))  # a file path works too; gray is repeated to 3 channels
+    caption = captioner.generate([str(path)])[0]  # a file path works too; gray is repeated to 3 channels
     assert isinstance(caption, str) and caption.startswith("a ")
     np.testing.assert_array_equal(decode_images(tf.constant([encode_png(gray)]), 64).numpy()[0, ..., 0],
                                   decode_images(tf.constant([encode_png(gray)]), 64).numpy()[0, ..., 2])
@@ -87,14 +87,15 @@ def test_grayscale_and_rgba_images_are_handled(captioner, tmp_path):
 
 def test_bad_images_are_clear_errors(captioner, tmp_path):
     good = encode_png(make_scene(__import__("random").Random(7))[0])
-    with pytest.raises(ValueError, match=r"images\[1\] to be a JPEG, PNG, GIF or BMP"):
+    with pytest.raises(ValueError, match=r"inputs\[1\] to be a JPEG, PNG, GIF or BMP"):
         captioner.generate([good, b"%PDF-1.4 not an image"])
-    with pytest.raises(ValueError, match="Could not decode an image"):
+    with pytest.raises(ValueError, match=r"Could not read inputs\[0:1\]"):
         captioner.generate([good[:40]])  # PNG header, truncated data
-    with pytest.raises(ValueError, match=r"images\[0\] to be encoded image bytes or an image file path"):
+    with pytest.raises(ValueError, match=r"inputs\[0\] to be encoded image bytes or an image file path"):
         captioner.generate([str(tmp_path / "missing.png")])
-    with pytest.raises(ValueError, match="at least one image"):
-        captioner.generate([])
+    with pytest.raises(TypeError, match="Expected inputs to be a batch"):
+        captioner.generate(good)  # one image, not a batch
+    assert captioner.generate([]) == []
 
 
 def test_save_load_and_attention_records(captioner, tmp_path):
@@ -103,7 +104,7 @@ def test_save_load_and_attention_records(captioner, tmp_path):
     restored = keras.models.load_model(path)
     images = [image for image, _ in load_shapes(num_train=0, num_validation=0, num_test=6, seed=8)[2]]
     assert type(restored) is kseq2seq.Captioner and restored.generate(images) == captioner.generate(images)
-    record = captioner.generate(images[0], return_attention=True)
+    record = captioner.generate(images[:1], return_attention=True)[0]
     assert record.attention.shape == (len(record.output_tokens), 8, 8)
     np.testing.assert_allclose(record.attention.sum(axis=(1, 2)), 1.0, atol=1e-5)
     figure_path = tmp_path / "attention.png"

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from kseq2seq import cli
+from kseq2seq import cli, saving
+from kseq2seq.generation import GenerationConfig
 
 
 def write_pairs(folder, pairs, name="train"):
@@ -101,9 +102,9 @@ def test_evaluate_bleu_equals_sacrebleu_on_a_hand_made_case(tmp_path, monkeypatc
             return [hypotheses[int(t)] for t in texts]
 
         def generation_options(self, **given):
-            return {"sampler": "greedy", **given}
+            return GenerationConfig().replace(**given)
 
-    monkeypatch.setattr(cli, "load_model", lambda path: HandMade())
+    monkeypatch.setattr(saving, "load", lambda path: HandMade())
     src, tgt = write_pairs(str(tmp_path), [(str(i), r) for i, r in enumerate(references)])
     for flags, lowercase in (([], False), (["--lowercase"], True)):
         report = str(tmp_path / "report.json")

@@ -71,7 +71,7 @@ def test_a_long_conversation_is_truncated_from_its_oldest_turn(responder):
               "what colour is it ?"]
     older = ["good morning .", "is the steel bag in stock ?", "yes , we have the steel bag ."]
     # Window 3: turns before the last three never reach the model.
-    assert responder.generate(older + recent, sampler="greedy") == responder.generate(recent, sampler="greedy")
+    assert responder.generate([older + recent], sampler="greedy") == responder.generate([recent], sampler="greedy")
     # source_length 20 keeps the latest tokens of what remains.
     ids = responder.preprocessor.tokenize_source([format_history(recent, 3)]).numpy()[0]
     tokenizer = responder.preprocessor.source_tokenizer
@@ -79,16 +79,17 @@ def test_a_long_conversation_is_truncated_from_its_oldest_turn(responder):
     assert len(ids) == 20
 
 
-def test_generate_takes_one_conversation_or_many_and_rejects_empty_ones(responder):
+def test_generate_takes_a_batch_of_conversations_and_rejects_empty_ones(responder):
     conversation = ["hi there .", "hello , how can i help ?", "do you sell the wooden chair ?"]
-    one = responder.generate(conversation, sampler="greedy")
+    [one] = responder.generate([conversation], sampler="greedy")
     assert isinstance(one, str) and responder.generate([conversation, conversation], sampler="greedy") == [one, one]
     sampled = responder.generate([conversation] * 4, seed=3)  # the preset samples (temperature 0.7, top-p 0.9)
     assert sampled == responder.generate([conversation] * 4, seed=3)
     with pytest.raises(ValueError, match="non-empty list of turns"):
         responder.generate([[]])
     with pytest.raises(ValueError, match="Expected a conversation"):
-        responder.generate([])
+        responder.generate(["one turn, not a list of turns"])
+    assert responder.generate([]) == []
 
 
 def test_save_and_load_keep_the_window(responder, tmp_path):

@@ -32,8 +32,10 @@ def run_client(path, inputs, ids):
 def test_round_trip_fresh_process_tf1_session_and_python_agree(tiny_translator, exported):
     path, inputs = exported
     assert len(inputs) == 20
-    greedy, greedy_scores = tiny_translator.generate(inputs, return_scores=True)
-    beam, beam_scores = tiny_translator.generate(inputs, sampler="beam", return_scores=True, **BEAM)
+    records = tiny_translator.generate(inputs, return_details=True)
+    greedy, greedy_scores = [r.text for r in records], [r.score for r in records]
+    records = tiny_translator.generate(inputs, sampler="beam", return_details=True, **BEAM)
+    beam, beam_scores = [r.texts for r in records], [r.scores for r in records]
     source_ids = tiny_translator.preprocessor.tokenize_source(inputs[:4]).numpy()
     expected_ids = tiny_translator.generate_ids(source_ids).token_ids.numpy()[:, 0]
 
@@ -51,7 +53,8 @@ def test_saved_model_cli_run_gives_the_same_outputs(tiny_translator, exported, t
     path, inputs = exported
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     for signature, expected in [("serving_default", tiny_translator.generate(inputs)),
-                                ("beam_search", tiny_translator.generate(inputs, sampler="beam", **BEAM))]:
+                                ("beam_search", [r.texts for r in tiny_translator.generate(
+                                    inputs, sampler="beam", return_details=True, **BEAM)])]:
         out_dir = tmp_path / signature
         result = subprocess.run(
             [cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def", signature,
@@ -71,7 +74,9 @@ def test_metadata_describes_the_model(tiny_translator, exported):
     assert meta["task"] == "Translator" and meta["preset"] == "bahdanau_gru_small"
     assert meta["special_token_ids"] == {"[PAD]": 0, "[UNK]": 1, "[START]": 2, "[END]": 3}
     assert meta["target_vocabulary"] == tiny_translator.preprocessor.target_tokenizer.vocabulary
-    assert meta["signatures"]["beam_search"] == {"sampler": "beam", **BEAM}
+    common = {"min_length": 0, "max_length": None, "allow_unknown": True}
+    assert meta["signatures"]["beam_search"] == {"sampler": "beam", **BEAM, **common}
+    assert meta["signatures"]["serving_default"] == {"sampler": "greedy", **common}
     assert sorted(os.listdir(path)) == ["assets", "assets.extra", "fingerprint.pb", "saved_model.pb", "tflite", "variables"]
     assert sorted(os.listdir(os.path.join(path, "tflite"))) == [
         "kseq2seq.json", "model.tflite", "source_vocabulary.txt", "target_vocabulary.txt"]
@@ -104,7 +109,7 @@ def test_tflite_batch_one_matches_python_for_every_input(tiny_translator, export
         vocabulary = f.read().split("\n")[:-1]
     ids = greedy(encoder_token_ids=tiny_translator.preprocessor.tokenize_source([inputs[0]]).numpy())["token_ids"][0]
     text = "".join(vocabulary[i] for i in ids[: list(ids).index(3)] if i > 3) if 3 in ids else None
-    assert text == tiny_translator.generate(inputs[0])
+    assert text == tiny_translator.generate([inputs[0]])[0]
 
 
 def test_tflite_quantization_shrinks_the_model(tiny_translator, exported, tmp_path):
@@ -126,7 +131,7 @@ def test_existing_versions_are_kept_and_failures_leave_nothing(tiny_translator, 
         tiny_translator.export(path)
     assert sorted(os.listdir(path)) == before
 
-    def fail_midway(task, beam_config):
+    def fail_midway(task, default, beam):
         raise RuntimeError("interrupted while tracing")
 
     monkeypatch.setattr(export_lib, "build_archive", fail_midway)

@@ -42,7 +42,8 @@ def test_status_and_metadata(server):
 
 def test_predict_row_and_columnar_formats(server, tiny_translator, tiny_dates):
     texts = [s for s, _ in tiny_dates[:5]]
-    greedy, scores = tiny_translator.generate(texts, return_scores=True)
+    records = tiny_translator.generate(texts, return_details=True)
+    greedy, scores = [r.text for r in records], [r.score for r in records]
     status, body = request(server, "POST", "/v1/models/dates:predict", {"instances": texts})
     assert status == 200 and [p["outputs"] for p in body["predictions"]] == greedy
     assert [p["scores"] for p in body["predictions"]] == pytest.approx(scores, rel=1e-4, abs=1e-5)
@@ -50,7 +51,7 @@ def test_predict_row_and_columnar_formats(server, tiny_translator, tiny_dates):
     status, body = request(server, "POST", "/v1/models/dates/versions/1:predict", {"inputs": {"inputs": texts}})
     assert status == 200 and body["outputs"]["outputs"] == greedy
 
-    beam = tiny_translator.generate(texts, sampler="beam", num_beams=3, nbest=2)
+    beam = [r.texts for r in tiny_translator.generate(texts, sampler="beam", num_beams=3, nbest=2, return_details=True)]
     status, body = request(server, "POST", "/v1/models/dates:predict",
                            {"signature_name": "beam_search", "instances": [{"inputs": t} for t in texts]})
     assert status == 200 and [p["outputs"] for p in body["predictions"]] == beam

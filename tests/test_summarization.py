@@ -83,7 +83,8 @@ def test_save_and_load_keep_outputs_including_copied_words(copier, tmp_path):
     assert type(restored) is kseq2seq.Summarizer and restored.preprocessor.copy_source_words
     articles = [article for article, _ in copy_task(6, seed=8)]
     assert restored.generate(articles) == copier.generate(articles)
-    assert restored.generate(articles, sampler="beam", nbest=2) == copier.generate(articles, sampler="beam", nbest=2)
+    nbest = dict(sampler="beam", nbest=2, return_details=True)
+    assert restored.generate(articles, **nbest) == copier.generate(articles, **nbest)
 
 
 def test_saved_model_signatures_equal_generate_with_copied_words(copier, tmp_path):
@@ -93,7 +94,8 @@ def test_saved_model_signatures_equal_generate_with_copied_words(copier, tmp_pat
     greedy = loaded.signatures["serving_default"](inputs=tf.constant(articles))
     assert [s.decode() for s in greedy["outputs"].numpy()] == copier.generate(articles)
     beam = loaded.signatures["beam_search"](inputs=tf.constant(articles))
-    expected = copier.generate(articles, sampler="beam", num_beams=3, nbest=2, length_penalty=0.6)
+    expected = [r.texts for r in copier.generate(articles, sampler="beam", num_beams=3, nbest=2, length_penalty=0.6,
+                                                 return_details=True)]
     assert [[s.decode() for s in row] for row in beam["outputs"].numpy()] == expected
     inputs, _ = copier.preprocessor.encode_source(articles)
     ids = loaded.signatures["generate_ids"](**inputs)["token_ids"].numpy()
@@ -119,7 +121,7 @@ def test_tflite_batch_one_copies_like_python(copier, tmp_path):
 
 def test_attention_records_name_copied_words(copier):
     article, summary = copy_task(1, seed=10)[0]
-    record = copier.generate(article, return_attention=True)
+    record = copier.generate([article], return_attention=True)[0]
     assert record.output_tokens == summary.split() + ["[END]"]
     assert record.attention.shape == (len(record.output_tokens), len(record.source_tokens))
 

@@ -265,7 +265,7 @@ def test_length_buckets_that_never_fill_a_batch_still_train(tiny_dates):
 def test_padding_lengths_to_a_multiple_keeps_logits_and_losses(tiny_dates, make_task):
     """What XLA-compiled training relies on: padded positions change no logit of a real one, nor any loss."""
     from kseq2seq.batching import batch_dataset
-    from kseq2seq.training import _token_loss_and_correct
+    from kseq2seq.losses import token_loss_and_correct
 
     keras.utils.set_random_seed(0)
     task = make_task(tiny_dates)
@@ -283,8 +283,8 @@ def test_padding_lengths_to_a_multiple_keeps_logits_and_losses(tiny_dates, make_
     padded_logits, padded_extra_loss = task(padded_x), [float(l) for l in task.losses]
     np.testing.assert_allclose(padded_logits[:, :length], logits, atol=1e-5)
     tokens = float(np.sum(labels != 0))
-    loss = _token_loss_and_correct(logits, labels, tokens)
-    padded_loss = _token_loss_and_correct(padded_logits, padded_labels, tokens)
+    loss = token_loss_and_correct(logits, labels, tokens)
+    padded_loss = token_loss_and_correct(padded_logits, padded_labels, tokens)
     np.testing.assert_allclose([float(v) for v in padded_loss], [float(v) for v in loss], rtol=1e-6)
     np.testing.assert_allclose(padded_extra_loss, extra_loss, rtol=1e-6)
     with pytest.raises(ValueError, match="pad_to_multiple_of=0"):

@@ -6,7 +6,6 @@ import pytest
 
 import kseq2seq
 from kseq2seq.tasks import translation
-from kseq2seq.tasks.task import GENERATION_DEFAULTS
 
 
 def test_a_few_hundred_steps_drive_the_loss_down(tiny_translator, tiny_dates):
@@ -21,7 +20,9 @@ def test_generate_is_batched_and_shape_preserving(tiny_translator, tiny_dates):
     sources = [s for s, _ in tiny_dates[:10]]
     outputs = tiny_translator.generate(sources)
     assert tiny_translator.generate(sources, batch_size=3) == outputs
-    assert tiny_translator.generate(sources[4]) == outputs[4]
+    assert tiny_translator.generate(sources[4:5]) == outputs[4:5]
+    with pytest.raises(TypeError, match="Expected inputs to be a batch"):
+        tiny_translator.generate(sources[4])
     out = tiny_translator.generate_ids(tiny_translator.preprocessor.tokenize_source(sources[:2]))
     assert out.token_ids.shape == (2, 1, tiny_translator.max_length) and out.scores.shape == (2, 1)
 
@@ -35,7 +36,7 @@ def test_save_load_round_trip_gives_identical_generate(tiny_translator, tiny_dat
     assert restored.generate(sources) == tiny_translator.generate(sources)
     assert restored.preprocessor.source_tokenizer.vocabulary == tiny_translator.preprocessor.source_tokenizer.vocabulary
     assert restored.optimizer.iterations.numpy() == tiny_translator.optimizer.iterations.numpy()
-    assert restored.generation_config == tiny_translator.generation_config == {"sampler": "greedy"}
+    assert restored.generation_config == tiny_translator.generation_config == kseq2seq.GenerationConfig()
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
@@ -71,14 +72,15 @@ def test_fit_accepts_lists_batched_datasets_and_validation(tiny_dates):
 
 
 def test_presets_are_data_and_errors_name_the_argument(tiny_dates):
-    common = set(translation.PRESETS["bahdanau_gru_small"]) - set(GENERATION_DEFAULTS)
+    fields = set(kseq2seq.GenerationConfig.fields())
+    common = set(translation.PRESETS["bahdanau_gru_small"]) - fields
     for name, preset in translation.PRESETS.items():
-        assert set(preset) - set(GENERATION_DEFAULTS) == common, name
+        assert set(preset) - fields == common, name
     lstm = kseq2seq.Translator.from_preset(
         "bahdanau_lstm_base", train_texts=[("a b", "c d")], units=8, embedding_dim=4, num_encoder_layers=1
     )
     assert lstm.backbone.cell_type == "lstm" and lstm.preprocessor.source_tokenizer.lowercase
-    assert lstm.generation_config == {"sampler": "beam", "num_beams": 4, "length_penalty": 0.6}
+    assert lstm.generation_config == kseq2seq.GenerationConfig(sampler="beam", num_beams=4, length_penalty=0.6)
     # the preset's decoding default is used, and an explicit argument wins
     assert lstm.generate(["a b"]) == lstm.generate(["a b"], sampler="beam", num_beams=4, length_penalty=0.6)
     with pytest.raises(ValueError, match="nbest=2"):
@@ -92,9 +94,10 @@ def test_presets_are_data_and_errors_name_the_argument(tiny_dates):
 
 
 def test_docstring_examples_run():
-    from kseq2seq import models
+    from kseq2seq import generation
+    from kseq2seq.models import rnn
 
-    for module in (translation, models):
+    for module in (translation, rnn, generation):
         result = doctest.testmod(module, extraglobs={"np": np}, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
@@ -118,10 +121,14 @@ def test_decoding_is_identical_eager_in_tf_function_and_with_xla(tiny_translator
 
 def test_beam_and_sampling_through_generate(tiny_translator, tiny_dates):
     sources = [s for s, _ in tiny_dates[:8]]
-    greedy, greedy_scores = tiny_translator.generate(sources, return_scores=True)
+    records = tiny_translator.generate(sources, return_details=True)
+    greedy, greedy_scores = [r.text for r in records], [r.score for r in records]
+    assert tiny_translator.generate(sources) == greedy
     one_beam = tiny_translator.generate(sources, sampler="beam", num_beams=1, nbest=1, length_penalty=0.0)
     assert one_beam == greedy
-    nbest, scores = tiny_translator.generate(sources, sampler="beam", num_beams=4, nbest=3, return_scores=True)
+    records = tiny_translator.generate(sources, sampler="beam", num_beams=4, nbest=3, return_details=True)
+    nbest, scores = [r.texts for r in records], [r.scores for r in records]
+    assert tiny_translator.generate(sources, sampler="beam", num_beams=4, nbest=3) == [row[0] for row in nbest]
     assert all(len(row) == 3 and len(set(row)) == 3 for row in nbest)
     assert all(row == sorted(row, reverse=True) for row in scores)
     assert all(g < 0 for g in greedy_scores)
@@ -139,7 +146,7 @@ def test_beam_and_sampling_through_generate(tiny_translator, tiny_dates):
 
 
 def test_attention_is_returned_and_plotted(tiny_translator, tmp_path):
-    record = tiny_translator.generate("12 de septiembre de 1992", return_attention=True)
+    record = tiny_translator.generate(["12 de septiembre de 1992"], return_attention=True)[0]
     assert record.source_tokens == list("12 de septiembre de 1992")
     assert record.output_tokens[-1] == "[END]" and "".join(record.output_tokens[:-1]) == record.text
     assert record.attention.shape == (len(record.output_tokens), len(record.source_tokens))
@@ -229,7 +236,8 @@ def test_multi30k_presets_use_wordpiece_and_greedy_matches_teacher_forcing(prese
 
     translator.export(str(tmp_path / "serving"))
     served = tf.saved_model.load(str(tmp_path / "serving")).signatures["serving_default"](tf.constant(sources))
-    assert [o.decode() for o in served["outputs"].numpy()] == expected
+    assert translator.generation_config.sampler == "beam"  # the preset's: the export decodes as generate does
+    assert [o.decode() for o in served["outputs"].numpy()] == translator.generate(sources)
 
 
 def test_min_length_through_generate(tiny_translator, tiny_dates):
@@ -265,7 +273,7 @@ def test_allow_unknown_false_rules_out_unk_in_generate_and_export(tiny_dates, tm
         translator.generate(sources, allow_unknown="no")
 
     # A task whose generation options rule [UNK] out exports signatures that do too.
-    translator.generation_config["allow_unknown"] = False
+    translator.generation_config = translator.generation_config.replace(allow_unknown=False)
     assert translator.generate(sources) == without_unk
     translator.export(str(tmp_path / "serving"))
     served = tf.saved_model.load(str(tmp_path / "serving")).signatures["serving_default"](tf.constant(sources))
@@ -275,5 +283,5 @@ def test_allow_unknown_false_rules_out_unk_in_generate_and_export(tiny_dates, tm
 def test_decoding_defaults_are_preset_overrides(tiny_dates):
     translator = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=tiny_dates, units=8,
                                                  allow_unknown=False, top_k=5)
-    assert translator.generation_config["allow_unknown"] is False and translator.generation_config["top_k"] == 5
-    assert translator.generation_options()["allow_unknown"] is False
+    assert translator.generation_config.allow_unknown is False and translator.generation_config.top_k == 5
+    assert translator.generation_options().allow_unknown is False

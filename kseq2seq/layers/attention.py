@@ -34,6 +34,13 @@ class _Attention(keras.layers.Layer):
     def project_keys(self, values):
         raise NotImplementedError
 
+    def memory(self, values, encoder_padding_mask=None):
+        """What each decoding step reads of a source: `values`, `keys` (projected once here) and the mask."""
+        memory = {"values": values, "keys": self.project_keys(values)}
+        if encoder_padding_mask is not None:
+            memory["encoder_padding_mask"] = encoder_padding_mask
+        return memory
+
     def loop_kernels(self, transpose=True):
         """Weights the query side uses, read once per time loop (see `loop_kernels.loop_kernel`); `{}` if none."""
         return {}

@@ -31,8 +31,8 @@ class AttentionDecoder(keras.layers.Layer):
 
     Methods used by decoding:
         `initial_state(encoder_states, values)` -> state dict,
-        `step(token_ids, state, values, keys, encoder_padding_mask)` -> `(logits, state, weights)`,
-        `attention.project_keys(values)` -> keys, computed once per source.
+        `memory(values, encoder_padding_mask)` -> what every step reads, keys projected once per source,
+        `step(token_ids, state, **memory)` -> `(logits, state, weights)`.
     """
 
     def __init__(
@@ -90,6 +90,10 @@ class AttentionDecoder(keras.layers.Layer):
         rnn = [bridge(s) for bridge, s in zip(self.bridges, encoder_states)]
         context = ops.zeros_like(values[:, 0, :])
         return {"rnn": rnn, "context": context}
+
+    def memory(self, values, encoder_padding_mask=None):
+        """The per-source tensors `step` reads: encoder outputs, their keys (projected once) and the mask."""
+        return self.attention.memory(values, encoder_padding_mask)
 
     def loop_kernels(self, transpose=True):
         """The cell's and the attention query's weights, read once per call; `transpose` for a backward pass."""

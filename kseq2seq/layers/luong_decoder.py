@@ -63,6 +63,10 @@ class LuongDecoder(keras.layers.Layer):
         self.combine.build((batch, self.units + values_dim))
         self.output_projection.build((batch, self.units))
 
+    def memory(self, values, encoder_padding_mask=None):
+        """The per-source tensors `step` reads: encoder outputs, their keys (projected once) and the mask."""
+        return self.attention.memory(values, encoder_padding_mask)
+
     def initial_state(self, encoder_states, values=None):
         return {"rnn": [bridge(s) for bridge, s in zip(self.bridges, encoder_states)]}
 

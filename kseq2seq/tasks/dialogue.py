@@ -76,8 +76,8 @@ def format_history(turns, window):
 class Responder(Seq2SeqTask):
     """Replies to a conversation: its last `history_window` turns, speaker-tagged, are the source.
 
-    `fit` takes `(turns, reply)` pairs; `generate` takes one conversation (a
-    list of turns, oldest first) or a list of conversations. Presets decode by
+    `fit` takes `(turns, reply)` pairs; `generate` takes a list of
+    conversations, each a list of turns, oldest first. Presets decode by
     sampling (temperature 0.7, top-p 0.9); pass `sampler="greedy"` or
     `"beam"` for deterministic replies.
 
@@ -86,7 +86,7 @@ class Responder(Seq2SeqTask):
     >>> train, val, test = kseq2seq.datasets.dialogue.load_shop_dialogues(num_train=512)
     >>> responder = kseq2seq.Responder.from_preset("gru_dialogue_small", train_texts=train, units=16)
     >>> history = responder.fit(train, epochs=1, verbose=0)
-    >>> reply = responder.generate(["hello .", "hello , how can i help ?", "is the glass lamp in stock ?"])
+    >>> replies = responder.generate([["hello .", "hello , how can i help ?", "is the glass lamp in stock ?"]])
     """
 
     presets = PRESETS
@@ -102,19 +102,6 @@ class Responder(Seq2SeqTask):
     @classmethod
     def task_arguments(cls, config):
         return {"history_window": config["history_window"]}
-
-    def generate(self, conversations, **kwargs):
-        """Replies to one conversation (a list of turn strings) or to a list of conversations."""
-        single = isinstance(conversations, (list, tuple)) and bool(conversations) and all(
-            isinstance(turn, str) for turn in conversations)
-        batch = [conversations] if single else list(conversations)
-        if not batch:
-            raise ValueError("Expected a conversation or a non-empty list of conversations. Received: []")
-        outputs = super().generate(self._format_sources(batch), **kwargs)
-        if kwargs.get("return_scores") and not kwargs.get("return_attention"):
-            outputs, scores = outputs
-            return (outputs[0], scores[0]) if single else (outputs, scores)
-        return outputs[0] if single else outputs
 
     def get_config(self):
         return {**super().get_config(), "history_window": self.history_window}

@@ -1,0 +1,129 @@
+"""Level 5: `kseq2seq generate`, `evaluate`, `export`, `serve` and `demo`."""
+
+import json
+import sys
+
+from kseq2seq.cli.common import add_decoding_arguments, decoding_options, load_model
+from kseq2seq.tasks.registry import get_task, task_for, task_names
+
+
+def add_parsers(commands):
+    demo = commands.add_parser("demo", help="train a built-in task end to end (default: the dates translator)")
+    demo.add_argument("--task", default="translation", choices=task_names("demo"))
+    demo.add_argument("--output", help="default: saved_models/dates, saved_models/shop (dialogue), "
+                                       "saved_models/shapes (captioning)")
+    demo.add_argument("--epochs", type=int, help="default: 3 (translation), 12 (dialogue), 15 (captioning)")
+    demo.add_argument("--num-train", type=int, help="default: 20000 (translation), 4000 (dialogue), "
+                                                    "3000 (captioning)")
+    demo.add_argument("--seed", type=int, default=0)
+
+    generate = commands.add_parser("generate", help="decode inputs with a saved model")
+    generate.add_argument("--model", required=True, help="a model folder (or .keras file)")
+    generate.add_argument("--batch-size", type=int, default=64)
+    generate.add_argument("texts", nargs="*", help="inputs to decode (one per argument; image paths for a "
+                                                   "captioner); read from standard input, a line each, if none")
+    add_decoding_arguments(generate)
+
+    evaluate = commands.add_parser("evaluate", help="score a saved model (translation: BLEU and exact match; "
+                                                    "summarization: ROUGE with confidence intervals)")
+    evaluate.add_argument("--task", default="translation", choices=task_names("evaluate"))
+    evaluate.add_argument("--model", help="a saved model folder (or .keras file)")
+    evaluate.add_argument("--baseline", choices=["lead3"], help="summarization: score a baseline instead of a model")
+    evaluate.add_argument("--source-file", help="translation: source sentences, one per line")
+    evaluate.add_argument("--target-file", help="translation: references, line-aligned")
+    evaluate.add_argument("--data", help="summarization: JSON lines with article/highlights, a .source file "
+                                         "with a matching .target file, or tfds:cnn_dailymail")
+    evaluate.add_argument("--split", default="test", help="split of a tensorflow-datasets source (a file is one split)")
+    evaluate.add_argument("--tfds-data-dir", help="tfds:cnn_dailymail: folder with (or for) the prepared data set")
+    evaluate.add_argument("--manual-dir", help="tfds:cnn_dailymail: folder with the original story archives")
+    evaluate.add_argument("--limit", type=int)
+    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--report", help="write a JSON report here")
+    evaluate.add_argument("--lowercase", action="store_true", help="translation: case-insensitive BLEU (sacreBLEU -lc)")
+    add_decoding_arguments(evaluate)
+
+    export = commands.add_parser("export", help="export a saved model for TF Serving (SavedModel) and/or TFLite")
+    export.add_argument("--model", required=True, help="a model folder (or .keras file)")
+    export.add_argument("--output", required=True, help="the version folder, e.g. saved_models/dates/1")
+    export.add_argument("--overwrite", action="store_true")
+    export.add_argument("--formats", default="saved_model", type=_formats,
+                        help="comma-separated: saved_model, tflite (default: saved_model)")
+    export.add_argument("--tflite-quantization", choices=["dynamic_range", "float16"])
+    # Left out, the beam_search signatures take the model's own beam settings (its generation config).
+    export.add_argument("--num-beams", type=int, help="beam_search signatures: beams")
+    export.add_argument("--length-penalty", type=float, help="beam_search signatures: GNMT alpha")
+    export.add_argument("--nbest", type=int, help="beam_search signatures: hypotheses returned")
+
+    serve = commands.add_parser("serve", help="serve a SavedModel over TF Serving's REST API")
+    serve.add_argument("--model", required=True, help="a SavedModel folder or a folder of numbered versions")
+    serve.add_argument("--name", help="model name in URLs (default: the model folder's name)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--max-request-bytes", type=int, default=1 << 20)
+
+
+def _formats(text):
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _read_inputs(model, texts):
+    spec_name = task_for(model)
+    reader = get_task(spec_name).resolve("read_inputs") if spec_name else None
+    return reader(texts) if reader else texts
+
+
+def run_generate(args, out):
+    """One output per line; with --nbest > 1, `input_index<TAB>score<TAB>text` lines, best first."""
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    model = load_model(args.model)
+    records = model.generate(_read_inputs(model, texts), batch_size=args.batch_size, return_details=True,
+                             **decoding_options(args))
+    for i, record in enumerate(records):
+        if len(record.texts) == 1:
+            print(record.text, file=out)
+            continue
+        for hypothesis, score in zip(record.texts, record.scores):
+            print(f"{i}\t{score:.4f}\t{hypothesis}", file=out)
+    return 0
+
+
+def run_evaluate(args, out):
+    if args.nbest not in (None, 1):
+        raise ValueError(f"Expected --nbest 1 for evaluation. Received: --nbest {args.nbest}")
+    args.decoding = decoding_options(args)
+    result = get_task(args.task).resolve("evaluate")(args, out)
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1, ensure_ascii=False)
+    return 0
+
+
+def run_export(args, out):
+    beam = {"num_beams": args.num_beams, "length_penalty": args.length_penalty, "nbest": args.nbest}
+    path = load_model(args.model).export(args.output, formats=args.formats, overwrite=args.overwrite,
+                                         beam_config={k: v for k, v in beam.items() if v is not None},
+                                         tflite_quantization=args.tflite_quantization)
+    print(f"Exported {' and '.join(args.formats)} to {path}", file=out)
+    return 0
+
+
+def run_serve(args, out):
+    from kseq2seq import serving
+
+    model = serving.Model(args.model)
+    name = args.name or serving.default_name(args.model)
+    server = serving.make_server(model, name, args.host, args.port, args.max_request_bytes)
+    host, port = server.server_address[:2]
+    print(f"Serving {model.path} as '{name}' (version {model.version}) on http://{host}:{port}/v1/models/{name}", file=out)
+    out.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def run_demo(args, out):
+    return get_task(args.task).resolve("demo")(args, out)

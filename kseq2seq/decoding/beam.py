@@ -1,0 +1,167 @@
+"""Level 1: batched beam search with the GNMT length penalty and n-best lists."""
+
+import tensorflow as tf
+
+from kseq2seq.decoding.search import NEG_INF, Decoded, _batch_major, _call_step, _check_common, _extra_buffer
+from kseq2seq.decoding.search import _forbid_end_before, tile_batch
+from kseq2seq.utils import check_positive_int
+
+
+def length_penalty(length, alpha):
+    """GNMT length penalty `((5 + length) / 6) ** alpha` (Wu et al., 2016)."""
+    return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
+
+
+def _keep_static_shape(new, old):
+    new.set_shape(new.shape.merge_with(old.shape))
+    return new
+
+
+def _gather_beams(tensor, indices):
+    """tensor `[batch, beams, ...]`, indices `[batch, n]` -> `[batch, n, ...]`."""
+    return tf.gather(tensor, indices, batch_dims=1)
+
+
+def _gather_state(state, parents, num_beams):
+    """Reorders a flat `[batch * beams, ...]` state so row (b, k) comes from beam `parents[b, k]`."""
+    batch = tf.shape(parents)[0]
+    flat = tf.reshape(parents + tf.range(batch)[:, tf.newaxis] * num_beams, [-1])
+    return tf.nest.map_structure(lambda t: tf.gather(t, flat), state)
+
+
+def _write_step(buffer, t, values):
+    """buffer `[batch, beams, max_length, ...]`: positions t <- values `[batch, beams, ...]`."""
+    length = tf.shape(buffer)[2]
+    hot = tf.one_hot(t, length, dtype=buffer.dtype)
+    hot = tf.reshape(hot, [1, 1, -1] + [1] * (len(buffer.shape) - 3))
+    return buffer * (1 - hot) + tf.expand_dims(values, 2) * hot
+
+
+def check_beam_args(num_beams, alpha, num_return):
+    check_positive_int("num_beams", num_beams)
+    check_positive_int("nbest", num_return)
+    if num_return > num_beams:
+        raise ValueError(f"Expected nbest <= num_beams ({num_beams}). Received: nbest={num_return}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise ValueError(f"Expected length_penalty to be a number. Received: length_penalty={alpha!r}")
+
+
+def beam_search(
+    step_fn,
+    initial_state,
+    batch_size,
+    start_id,
+    end_id,
+    max_length,
+    num_beams=4,
+    length_penalty_alpha=0.6,
+    num_return=1,
+    return_attention=False,
+    min_length=0,
+):
+    """Batched beam search with the GNMT length penalty; returns the n best hypotheses.
+
+    Hypotheses that emit `end_id` among the `num_beams` best candidates of a
+    step are set aside in a pool of finished ones scored
+    `log P / ((5 + length) / 6) ** alpha` (length counts the end token); the
+    `num_beams` best unfinished candidates go on. With one beam and
+    `alpha = 0` this is exactly greedy search. The search stops when
+    no unfinished beam can still beat the worst kept finished hypothesis (in
+    particular when all beams have finished) or at `max_length`. Sequences
+    that never finished are returned only when there are fewer than
+    `num_return` finished ones, after them.
+
+    `initial_state` has `batch_size` rows and is tiled here; tensors that
+    `step_fn` captures (encoder outputs, masks) must be tiled by the caller
+    with `tile_batch(x, num_beams)`, as `step_fn` sees `batch * num_beams` rows.
+
+    Returns `Decoded(token_ids [batch, num_return, max_length],
+    scores [batch, num_return], attention [batch, num_return, max_length, ...] or None)`,
+    best first.
+    """
+    _check_common(max_length)
+    check_beam_args(num_beams, length_penalty_alpha, num_return)
+    k = num_beams
+    alpha = float(length_penalty_alpha)
+    state = tile_batch(initial_state, k)
+    tokens = tf.fill([batch_size * k], tf.constant(start_id, tf.int32))
+    alive_log_probs = tf.tile(tf.constant([[0.0] + [NEG_INF] * (k - 1)]), [batch_size, 1])
+    alive_seq = tf.zeros([batch_size, k, max_length], tf.int32)
+    finished_seq = tf.zeros([batch_size, k, max_length], tf.int32)
+    finished_scores = tf.fill([batch_size, k], NEG_INF)
+    finished_flags = tf.zeros([batch_size, k], tf.bool)
+    buffer = _extra_buffer(step_fn, tokens, state, max_length) if return_attention else None
+    has_extras = buffer is not None
+    extras = ()  # (alive, finished) per-step extras; while_loop takes no None
+    if has_extras:
+        buffer = _batch_major(buffer)  # [batch * beams, max_length, ...]
+        buffer = tf.reshape(buffer, tf.concat([[batch_size, k], tf.shape(buffer)[1:]], 0))
+        extras = (buffer, buffer)
+    best_possible_penalty = tf.maximum(length_penalty(1, alpha), length_penalty(max_length, alpha))
+
+    def cond(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras):
+        best_alive = alive_log_probs[:, 0] / best_possible_penalty
+        worst_finished = tf.reduce_min(tf.where(finished_flags, finished_scores, NEG_INF), axis=1)
+        settled = tf.reduce_all(finished_flags, axis=1) & (worst_finished >= best_alive)
+        return (t < max_length) & ~tf.reduce_all(settled)
+
+    def body(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras):
+        logits, state, extra = _call_step(step_fn, tokens, state)
+        vocab = tf.shape(logits)[-1]
+        log_probs = _forbid_end_before(tf.nn.log_softmax(logits), t, end_id, min_length)
+        log_probs = tf.reshape(log_probs, [batch_size, k, vocab])
+        log_probs = tf.reshape(log_probs + alive_log_probs[:, :, tf.newaxis], [batch_size, k * vocab])
+        # 2k candidates: even if k of them end here, k can stay alive.
+        cand_log_probs, cand_index = tf.math.top_k(log_probs, k=tf.minimum(2 * k, k * vocab))
+        cand_parent, cand_token = cand_index // vocab, cand_index % vocab
+        cand_seq = _write_step(_gather_beams(alive_seq, cand_parent), t, cand_token)
+        # An ending counts only if it ranks among the k best candidates (so one
+        # beam is exactly greedy search); weaker endings are dropped.
+        in_top_k = tf.range(tf.shape(cand_token)[1])[tf.newaxis] < k
+        cand_ended = (cand_token == end_id) & in_top_k & (cand_log_probs > NEG_INF / 2)
+        if has_extras:
+            extra = tf.reshape(extra, tf.concat([[batch_size, k], tf.shape(extra)[1:]], 0))
+            cand_extra = _write_step(_gather_beams(extras[0], cand_parent), t, _gather_beams(extra, cand_parent))
+
+        # --- alive: the best k candidates that did not end ---
+        alive_log_probs, keep = tf.math.top_k(tf.where(cand_token == end_id, NEG_INF, cand_log_probs), k=k)
+        alive_seq = _gather_beams(cand_seq, keep)
+        state = _gather_state(state, _gather_beams(cand_parent, keep), k)
+        tokens = tf.reshape(_gather_beams(cand_token, keep), [-1])
+
+        # --- finished: the best k of the old pool and the candidates that ended ---
+        cand_scores = tf.where(cand_ended, cand_log_probs / length_penalty(t + 1, alpha), NEG_INF)
+        pool_scores = tf.concat([finished_scores, cand_scores], axis=1)
+        finished_scores, best = tf.math.top_k(pool_scores, k=k)
+        finished_seq = _gather_beams(tf.concat([finished_seq, cand_seq], axis=1), best)
+        finished_flags = _gather_beams(tf.concat([finished_flags, cand_ended], axis=1), best)
+        if has_extras:
+            extras = (
+                _gather_beams(cand_extra, keep),
+                _gather_beams(tf.concat([extras[1], cand_extra], axis=1), best),
+            )
+        return t + 1, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras
+
+    def static_body(*loop_vars):
+        # With a dynamic vocabulary (pointer-generators) the candidate count is
+        # dynamic, which would lose the static batch size the loop started with.
+        return tf.nest.map_structure(_keep_static_shape, body(*loop_vars), loop_vars)
+
+    loop_vars = (tf.constant(0), tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras)
+    t, _, _, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras = tf.while_loop(
+        cond, static_body, loop_vars, maximum_iterations=max_length
+    )
+    # Finished hypotheses first (by score), then unfinished ones (by their normalised score).
+    alive_scores = alive_log_probs / length_penalty(t, alpha)
+    scores = tf.concat([finished_scores, alive_scores], axis=1)
+    flags = tf.concat([finished_flags, tf.zeros_like(finished_flags)], axis=1)
+    by_score = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
+    order = _gather_beams(by_score, tf.argsort(tf.cast(~_gather_beams(flags, by_score), tf.int32), axis=1, stable=True))
+    order = order[:, :num_return]
+    token_ids = _gather_beams(tf.concat([finished_seq, alive_seq], axis=1), order)
+    attention = None
+    if has_extras:
+        attention = _gather_beams(tf.concat([extras[1], extras[0]], axis=1), order)
+    return Decoded(token_ids, _gather_beams(scores, order), attention)
+
+

@@ -1,0 +1,107 @@
+"""Level 1: `GenerationConfig`, the one source of decoding defaults.
+
+A task keeps one config (from its preset, saved with it); `generate`, every
+export signature (SavedModel and TFLite), `kseq2seq generate`, `export` and
+`serve` all decode with it, so an exported model decodes exactly as
+`generate` does. Per-call options are merged over it with `replace`, which
+validates the result once, naming the bad option.
+"""
+
+import dataclasses
+
+from kseq2seq import decoding
+from kseq2seq.utils import check_bool
+
+# The options that only matter for one sampler (the others ignore them).
+BEAM_FIELDS = ("num_beams", "length_penalty", "nbest")
+SAMPLING_FIELDS = ("temperature", "top_k", "top_p")
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationConfig:
+    """How a task decodes.
+
+    Args:
+        sampler: `"greedy"`, `"beam"` or `"sample"`.
+        num_beams, length_penalty (GNMT alpha), nbest: beam search.
+        temperature, top_k, top_p: sampling (`temperature=0` is greedy).
+        seed: sampling's seed; the same seed gives the same sample everywhere.
+        min_length: tokens generated before `[END]` may be chosen.
+        max_length: tokens generated at most (None: the task's `max_length`).
+        allow_unknown: False rules out generating `[UNK]`.
+
+    Example:
+
+    >>> config = GenerationConfig(sampler="beam", num_beams=4)
+    >>> config.replace(nbest=2).nbest
+    2
+    >>> GenerationConfig(sampler="beam", num_beams=2).replace(nbest=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected nbest <= num_beams (2). Received: nbest=3
+    """
+
+    sampler: str = "greedy"
+    num_beams: int = 4
+    length_penalty: float = 0.6
+    nbest: int = 1
+    temperature: float = 1.0
+    top_k: int = None
+    top_p: float = None
+    seed: int = 0
+    min_length: int = 0
+    max_length: int = None
+    allow_unknown: bool = True
+
+    def __post_init__(self):
+        decoding.check_decoding_config(self.sampler, self.max_length, self.num_beams, self.length_penalty,
+                                       self.nbest, self.temperature, self.top_k, self.top_p, self.seed,
+                                       self.min_length)
+        # The checks above skip the options of other samplers; a saved config must still be sound.
+        decoding.check_beam_args(self.num_beams, self.length_penalty, self.nbest)
+        decoding.check_sampling_args(self.temperature, self.top_k, self.top_p)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"Expected seed to be an integer. Received: seed={self.seed!r}")
+        check_bool("allow_unknown", self.allow_unknown)
+
+    @classmethod
+    def fields(cls):
+        return tuple(field.name for field in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, config):
+        """From a dict of options (a preset's, a saved task's); unknown keys are an error."""
+        config = dict(config or {})
+        unknown = sorted(set(config) - set(cls.fields()))
+        if unknown:
+            raise ValueError(f"Expected generation options among {list(cls.fields())}. Received unknown: {unknown}")
+        return cls(**config)
+
+    def replace(self, **options):
+        """A copy with `options` set; None leaves an option as it is."""
+        given = {key: value for key, value in options.items() if value is not None}
+        unknown = sorted(set(given) - set(self.fields()))
+        if unknown:
+            raise ValueError(f"Expected generation options among {list(self.fields())}. Received unknown: {unknown}")
+        if given.get("sampler", self.sampler) != "beam" and "nbest" not in given:
+            given["nbest"] = 1  # an n-best list is beam search's; switching sampler drops it
+        return dataclasses.replace(self, **given)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def decoding_args(self, max_length):
+        """Keyword arguments of `decoding.decode` for this config (only the chosen sampler's options)."""
+        args = {"sampler": self.sampler, "max_length": self.max_length or max_length, "min_length": self.min_length}
+        if self.sampler == "beam":
+            args.update(num_beams=self.num_beams, length_penalty=self.length_penalty, nbest=self.nbest)
+        elif self.sampler == "sample":
+            args.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+        return args
+
+    def describe(self):
+        """The options that decide the output, for export metadata and reports."""
+        keep = {"sampler", "min_length", "max_length", "allow_unknown"}
+        keep |= set(BEAM_FIELDS) if self.sampler == "beam" else set()
+        keep |= set(SAMPLING_FIELDS) | {"seed"} if self.sampler == "sample" else set()
+        return {key: value for key, value in self.to_dict().items() if key in keep}

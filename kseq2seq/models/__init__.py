@@ -1,0 +1,7 @@
+"""Level 2: backbones, functional encoder-decoder graphs from model inputs to logits."""
+
+from kseq2seq.models.backbone import Backbone
+from kseq2seq.models.image import CaptionBackbone
+from kseq2seq.models.rnn import Seq2SeqBackbone
+
+__all__ = ["Backbone", "CaptionBackbone", "Seq2SeqBackbone"]

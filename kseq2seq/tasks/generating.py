@@ -1,0 +1,168 @@
+"""Level 3: how a task decodes: raw inputs -> strings (or detail records), with its `GenerationConfig`.
+
+`generate`, every export signature and the command line go through
+`decode_strings` / `generate_ids` with a `GenerationConfig`, so they decode
+alike. The task never sees beams: `decoding.decode` takes the backbone's
+memory and tiles it itself.
+"""
+
+import collections
+import types
+
+import tensorflow as tf
+
+from kseq2seq import decoding
+from kseq2seq.tokenizers import END_ID, PAD_ID, START_ID, UNK_ID
+from kseq2seq.utils import check_bool, check_positive_int
+
+Generation = collections.namedtuple(
+    "Generation", ["text", "score", "texts", "scores", "output_tokens", "source_tokens", "attention"])
+Generation.__doc__ = """One input's result from `generate(..., return_details=True)`.
+
+- `text`, `score`: the best output and its score (sum of log-probabilities;
+  length-normalised for beam search);
+- `texts`, `scores`: the n-best list, best first (one entry unless `nbest > 1`);
+- `output_tokens`: the best output's tokens up to `[END]`;
+- `source_tokens`: the source's tokens (None where the source is not text);
+- `attention`: with `return_attention=True`, the best output's attention
+  weights `[output tokens, source positions]` (an image task's are
+  `[output tokens, grid height, grid width]`), else None.
+"""
+
+
+class GenerationMixin:
+    """`generate`, `generate_ids` and `decode_strings` of `Seq2SeqTask`."""
+
+    def _init_generation(self):
+        # A plain holder, not a dict attribute: Keras/TF would track a dict of
+        # tf.functions, which breaks saving and export.
+        self._generate_cache = types.SimpleNamespace(functions={})
+
+    def generation_options(self, **options):
+        """The task's `GenerationConfig` with `options` (None = unset) merged over it, validated."""
+        config = self.generation_config.replace(**options)
+        if config.min_length >= (config.max_length or self.max_length):
+            raise ValueError(f"Expected min_length < max_length ({config.max_length or self.max_length}). "
+                             f"Received: min_length={config.min_length}")
+        return config
+
+    def generate_ids(self, encoder_inputs, config=None, return_attention=False, seed=None, **options):
+        """Decodes in graph: encoder inputs -> `decoding.Decoded` with an n-best axis.
+
+        `encoder_inputs`: encoder ids `[batch, S]`, or the dict of encoder
+        inputs from `preprocessor.encode_source` (pointer-generators need it:
+        their output ids from the target vocabulary size on are copied source words).
+        `config`: a `GenerationConfig` (default: the task's), with `options` merged over it.
+        `seed`: a tensor seed for sampling that overrides the config's (one trace for every seed).
+
+        `token_ids [batch, nbest, max_length]`, `scores [batch, nbest]` and, with
+        `return_attention`, `attention [batch, nbest, max_length, S]`.
+        """
+        config = (config or self.generation_config).replace(**options)
+        # [PAD] and [START] are never correct outputs; an undertrained model
+        # may still rank them first, so they are ruled out. So is [UNK] when
+        # asked: a caption or reply with "[UNK]" in it is of no use to a reader.
+        never = [PAD_ID, START_ID] + ([] if config.allow_unknown else [UNK_ID])
+        memory, state = self.backbone.encode(encoder_inputs)
+        batch_size = tf.shape(tf.nest.flatten(memory)[0])[0]
+
+        def step_fn(token_ids, state, memory):
+            logits, state, weights = self.backbone.step(token_ids, state, memory)
+            ruled_out = tf.reduce_sum(tf.one_hot(never, tf.shape(logits)[-1], on_value=-1e9), axis=0)
+            return logits + tf.cast(ruled_out, logits.dtype), state, weights
+
+        return decoding.decode(step_fn, state, batch_size, START_ID, END_ID, memory=memory,
+                               seed=config.seed if seed is None else seed, return_attention=return_attention,
+                               **config.decoding_args(self.max_length))
+
+    def decode_strings(self, inputs, config=None, return_attention=False, seed=None):
+        """In graph: a batch of raw inputs (strings or encoded bytes) -> a dict of tensors.
+
+        `texts [batch, nbest]`, `scores [batch, nbest]`, `token_ids [batch, nbest, max_length]`,
+        the `encoder_inputs`, `source_words` (copying models) and, with `return_attention`, `attention`.
+        """
+        encoder_inputs, source_words = self.preprocessor.encode_source(inputs)
+        out = self.generate_ids(encoder_inputs, config, return_attention=return_attention, seed=seed)
+        result = {"texts": self.preprocessor.detokenize(out.token_ids, source_words), "scores": out.scores,
+                  "token_ids": out.token_ids, "encoder_inputs": encoder_inputs}
+        if source_words is not None:
+            result["source_words"] = source_words
+        if out.attention is not None:
+            result["attention"] = out.attention
+        return result
+
+    def _generate_function(self, config, return_attention):
+        """One traced `tf.function` per decoding configuration; the seed is a tensor argument."""
+        key = (config.replace(seed=0), return_attention)
+        functions = self._generate_cache.functions
+        if key not in functions:
+            signature = [tf.TensorSpec([None], self.preprocessor.input_dtype), tf.TensorSpec([], tf.int32)]
+
+            @tf.function(input_signature=signature)
+            def generate_strings(inputs, seed):
+                return self.decode_strings(inputs, config, return_attention=return_attention, seed=seed)
+
+            functions[key] = generate_strings
+        return functions[key]
+
+    def generate(self, inputs, batch_size=64, return_details=False, return_attention=False, **options):
+        """Decodes a batch of inputs (a list), inside one `tf.function` per batch.
+
+        Args:
+            inputs: a list of sources: strings for text tasks, conversations
+                (lists of turns) for a `Responder`, encoded images or paths
+                for a `Captioner`.
+            **options: `GenerationConfig` fields for this call (`sampler`,
+                `num_beams`, `length_penalty`, `nbest`, `temperature`,
+                `top_k`, `top_p`, `seed`, `min_length`, `max_length`,
+                `allow_unknown`); those left out (or None) take the task's
+                `generation_config`, from its preset.
+            return_details: return one `Generation` record per input (scores,
+                the n-best list, tokens) instead of its best string.
+            return_attention: also fill the records' `attention` (implies `return_details`).
+
+        Returns:
+            a list with one string per input (the best output), or with
+            `return_details`, one `Generation` per input.
+        """
+        check_positive_int("batch_size", batch_size)
+        check_bool("return_details", return_details)
+        check_bool("return_attention", return_attention)
+        config = self.generation_options(**options)
+        batch = self.format_sources(inputs)
+        function = self._generate_function(config, return_attention)
+        outputs = []
+        for start in range(0, len(batch), batch_size):
+            chunk = batch[start : start + batch_size]
+            try:
+                result = function(tf.constant(chunk, dtype=self.preprocessor.input_dtype),
+                                  tf.constant(config.seed, tf.int32))
+            except tf.errors.InvalidArgumentError as error:
+                raise ValueError(f"Could not read inputs[{start}:{start + len(chunk)}]: "
+                                 f"{error.message.splitlines()[0]}") from None
+            if return_details or return_attention:
+                outputs.extend(self._details(result, row) for row in range(len(chunk)))
+            else:
+                outputs.extend(text.decode("utf-8") for text in result["texts"][:, 0].numpy())
+        return outputs
+
+    def _details(self, result, row):
+        texts = [text.decode("utf-8") for text in result["texts"][row].numpy()]
+        scores = [float(score) for score in result["scores"][row].numpy()]
+        output_ids = result["token_ids"][row, 0].numpy().tolist()
+        length = output_ids.index(END_ID) + 1 if END_ID in output_ids else len(output_ids)
+        source_tokens = self.preprocessor.source_tokens(result["encoder_inputs"], result.get("source_words"), row)
+        attention = None
+        if "attention" in result:
+            weights = result["attention"][row, 0, :length].numpy()
+            if source_tokens is not None:
+                weights = weights[:, : len(source_tokens)]
+            attention = self.preprocessor.attention_map(weights)
+        return Generation(texts[0], scores[0], texts, scores, [self._output_token(t, result, row) for t in
+                                                              output_ids[:length]], source_tokens, attention)
+
+    def _output_token(self, token_id, result, row):
+        size = self.preprocessor.target_tokenizer.vocabulary_size
+        if token_id < size:
+            return self.preprocessor.target_tokenizer.id_to_token(token_id)
+        return result["source_words"][row, token_id - size].numpy().decode("utf-8")
