@@ -47,11 +47,17 @@ def _padded_batches(ids, batch_size, bucket_boundaries, batch_tokens, drop_remai
     else:
         sizes = [check_positive_int("batch_size", batch_size)] * (len(boundaries) + 1)
     return ids.bucket_by_sequence_length(
-        lambda x, labels: tf.maximum(tf.shape(x["encoder_token_ids"])[0], tf.shape(labels)[0]),
+        _sequence_length,
         boundaries,
         sizes,
         drop_remainder=drop_remainder,
     )
+
+
+def _sequence_length(x, labels):
+    """The longest token sequence of an example (any 1-D input: ids of any modality; images pass)."""
+    lengths = [tf.shape(value)[0] for value in x.values() if value.shape.rank == 1] + [tf.shape(labels)[0]]
+    return tf.reduce_max(tf.stack(lengths))
 
 
 def _check_boundaries(boundaries):
@@ -64,11 +70,11 @@ def _check_boundaries(boundaries):
 
 
 def _pad_lengths(x, labels, multiple):
-    """Pads the token id tensors (`[batch, length]`, integers) of a batch with 0 up to a length multiple of `multiple`."""
+    """Pads the token id and mask tensors (`[batch, length]`) of a batch with 0 (False) up to a multiple of `multiple`."""
 
     def pad(ids):
-        if not ids.dtype.is_integer or ids.shape.rank != 2:
+        if not (ids.dtype.is_integer or ids.dtype == tf.bool) or ids.shape.rank != 2:
             return ids  # images
-        return tf.pad(ids, [[0, 0], [0, -tf.shape(ids)[1] % multiple]])
+        return tf.pad(ids, [[0, 0], [0, -tf.shape(ids)[1] % multiple]], constant_values=tf.zeros([], ids.dtype))
 
     return {name: pad(value) for name, value in x.items()}, pad(labels)

@@ -29,9 +29,9 @@ def test_grid_attention_weights_sum_to_one_over_cells():
 def test_doubly_stochastic_penalty_on_a_constructed_case():
     # Two target steps (the third is padding) over three cells.
     weights = np.array([[[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [1.0, 0.0, 0.0]]], "float32")
-    tokens = np.array([[2, 7, 0]], "int32")
+    mask = np.array([[True, True, False]])
     # Totals over real steps: [0.5, 1.0, 0.5] -> mean(0.5², 0², 0.5²) = 1/6.
-    assert float(doubly_stochastic_penalty(weights, tokens)) == pytest.approx(1 / 6)
+    assert float(doubly_stochastic_penalty(weights, mask)) == pytest.approx(1 / 6)
 
 
 def test_shapes_are_deterministic_and_captions_match_the_scene():

@@ -22,8 +22,9 @@ def test_teacher_forcing_shift_padding_and_truncation(preprocessor):
 
 def test_source_only_and_scalar_input(preprocessor):
     x = preprocessor("ba")
-    assert list(x) == ["encoder_token_ids"]
+    assert list(x) == ["encoder_token_ids", "encoder_padding_mask"]
     np.testing.assert_array_equal(x["encoder_token_ids"], [[5, 4]])
+    np.testing.assert_array_equal(preprocessor(["ba", "a"])["encoder_padding_mask"], [[True, True], [True, False]])
     np.testing.assert_array_equal(preprocessor(["", ""])["encoder_token_ids"], [[0], [0]])  # never 0-wide
     with pytest.raises(ValueError, match="1-D batch"):
         preprocessor([["a"]])

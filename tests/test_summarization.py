@@ -46,7 +46,8 @@ def test_presets_are_data_and_build_the_named_model():
         task = kseq2seq.Summarizer.from_preset(name, train_texts=train, units=8, embedding_dim=4)
         assert (task.backbone.pointer_generator, task.backbone.coverage) == (pointer_generator, coverage)
         assert task.preprocessor.copy_source_words == pointer_generator
-        names = {"encoder_token_ids", "decoder_token_ids"} | ({"encoder_extended_ids"} if pointer_generator else set())
+        names = {"encoder_token_ids", "encoder_padding_mask", "decoder_token_ids", "decoder_padding_mask"}
+        names |= {"encoder_extended_ids"} if pointer_generator else set()
         assert set(task.input) == names
     with pytest.raises(ValueError, match="pointer_generator=True"):
         kseq2seq.Summarizer.from_preset("attention_lstm", train_texts=train, coverage=True)
@@ -98,6 +99,7 @@ def test_saved_model_signatures_equal_generate_with_copied_words(copier, tmp_pat
                                                  return_details=True)]
     assert [[s.decode() for s in row] for row in beam["outputs"].numpy()] == expected
     inputs, _ = copier.preprocessor.encode_source(articles)
+    inputs = {name: inputs[name] for name in copier.preprocessor.encoder_input_names}  # the id-level signature's
     ids = loaded.signatures["generate_ids"](**inputs)["token_ids"].numpy()
     np.testing.assert_array_equal(ids, copier.generate_ids(inputs).token_ids[:, 0].numpy())
     assert ids.max() >= copier.preprocessor.target_tokenizer.vocabulary_size  # copied ids went through
@@ -110,7 +112,7 @@ def test_tflite_batch_one_copies_like_python(copier, tmp_path):
     size = copier.preprocessor.target_tokenizer.vocabulary_size
     for article, _ in copy_task(4, seed=11):
         inputs, _ = copier.preprocessor.encode_source([article])
-        inputs = {name: tensor.numpy() for name, tensor in inputs.items()}
+        inputs = {name: inputs[name].numpy() for name in copier.preprocessor.encoder_input_names}
         ids = greedy(**inputs)["token_ids"]
         np.testing.assert_array_equal(ids, copier.generate_ids(inputs).token_ids[:, 0].numpy())
         assert ids.max() >= size  # the copied name

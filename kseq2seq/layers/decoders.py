@@ -19,6 +19,7 @@ from keras import ops
 
 from kseq2seq.layers.attention import make_attention
 from kseq2seq.layers.cell_steps import cell_kernels, cell_step
+from kseq2seq.layers.padding import padding_mask
 from kseq2seq.layers.time_loop import scan
 from kseq2seq.utils import check_bool, check_fraction, check_one_of, check_positive_int, config_fields
 
@@ -119,8 +120,13 @@ class AttentionDecoder(keras.layers.Layer):
         logits = self.output_projection(self._output_features(output, state))
         return logits, state, weights
 
-    def call(self, token_ids, values, encoder_states, encoder_padding_mask=None, training=False):
-        """Teacher forcing: decoder inputs `[batch, target_length]` -> logits `[batch, target_length, vocab]`."""
+    def call(self, token_ids, values, encoder_states, encoder_padding_mask=None, decoder_padding_mask=None,
+             training=False):
+        """Teacher forcing: decoder inputs `[batch, target_length]` -> logits `[batch, target_length, vocab]`.
+
+        `decoder_padding_mask` (the preprocessor's; None reads it off the ids)
+        keeps padding steps out of the attention regularizer.
+        """
         keys = self.attention.project_keys(values)
         kernels = self.loop_kernels()
         embedded = self.dropout_layer(self.embedding(token_ids), training=training)
@@ -138,11 +144,13 @@ class AttentionDecoder(keras.layers.Layer):
         _, features = scan(body, self.initial_state(encoder_states, values), embedded, dtypes)
         if regularize:
             features, weights = features
-            self.add_loss(self.attention_regularization * doubly_stochastic_penalty(weights, token_ids))
+            mask = padding_mask(token_ids, decoder_padding_mask)
+            self.add_loss(self.attention_regularization * doubly_stochastic_penalty(weights, mask))
         features = self.dropout_layer(features, training=training)
         return self.output_projection(features)
 
-    def compute_output_spec(self, token_ids, values, encoder_states, encoder_padding_mask=None, training=False):
+    def compute_output_spec(self, token_ids, values, encoder_states, encoder_padding_mask=None,
+                            decoder_padding_mask=None, training=False):
         return keras.KerasTensor(tuple(token_ids.shape) + (self.vocabulary_size,), dtype=self.compute_dtype)
 
     def get_config(self):
@@ -152,13 +160,13 @@ class AttentionDecoder(keras.layers.Layer):
         return {**super().get_config(), **fields}
 
 
-def doubly_stochastic_penalty(weights, token_ids):
+def doubly_stochastic_penalty(weights, decoder_padding_mask):
     """`(1 - Σ_t α_ti)²` averaged over positions i and the batch, summing over non-padding target steps only.
 
     Xu et al. sum over positions; the mean (as common implementations use)
     keeps λ = 1 from swamping the cross-entropy on large grids (64 cells and
     12 words: a sum of about 40 against a cross-entropy of about 4).
     """
-    mask = ops.cast(ops.not_equal(token_ids, 0), weights.dtype)
+    mask = ops.cast(decoder_padding_mask, weights.dtype)
     totals = ops.sum(weights * ops.expand_dims(mask, -1), axis=1)  # [batch, source]
     return ops.mean(ops.square(1.0 - totals))

@@ -82,7 +82,8 @@ class LuongDecoder(keras.layers.Layer):
         logits, weights = self._attend_and_project(output, values, keys, encoder_padding_mask)
         return logits, {"rnn": rnn}, weights
 
-    def call(self, token_ids, values, encoder_states, encoder_padding_mask=None, training=False):
+    def call(self, token_ids, values, encoder_states, encoder_padding_mask=None, decoder_padding_mask=None,
+             training=False):
         """Teacher forcing: decoder inputs `[batch, target_length]` -> logits `[batch, target_length, vocab]`."""
         embedded = self.dropout_layer(self.embedding(token_ids), training=training)
         initial = self.initial_state(encoder_states)["rnn"]
@@ -90,7 +91,8 @@ class LuongDecoder(keras.layers.Layer):
         keys = self.attention.project_keys(values)
         return self._attend_and_project(outputs, values, keys, encoder_padding_mask, training)[0]
 
-    def compute_output_spec(self, token_ids, values, encoder_states, encoder_padding_mask=None, training=False):
+    def compute_output_spec(self, token_ids, values, encoder_states, encoder_padding_mask=None,
+                            decoder_padding_mask=None, training=False):
         return keras.KerasTensor(tuple(token_ids.shape) + (self.vocabulary_size,), dtype=self.compute_dtype)
 
     def get_config(self):

@@ -21,6 +21,7 @@ import tensorflow as tf
 from keras import ops
 
 from kseq2seq.layers.decoders import AttentionDecoder
+from kseq2seq.layers.padding import padding_mask
 from kseq2seq.layers.time_loop import scan
 from kseq2seq.utils import UNK_ID, check_bool, check_fraction
 
@@ -81,7 +82,7 @@ class PointerGeneratorDecoder(AttentionDecoder):
         return self.final_distribution(features, x, weights, encoder_extended_ids), state, weights
 
     def call(self, token_ids, values, encoder_states, encoder_extended_ids, encoder_padding_mask=None,
-             training=False):
+             decoder_padding_mask=None, training=False):
         """Teacher forcing -> log-probabilities `[batch, target_length, extended vocab]`."""
         keys = self.attention.project_keys(values)
         kernels = self.loop_kernels()
@@ -98,7 +99,8 @@ class PointerGeneratorDecoder(AttentionDecoder):
             body, self.initial_state(encoder_states, values), embedded, (dtype, dtype, dtype)
         )
         if self.coverage and self.coverage_loss_weight:
-            self.add_loss(self.coverage_loss_weight * coverage_loss(overlap, ops.not_equal(token_ids, 0)))
+            mask = padding_mask(token_ids, decoder_padding_mask)
+            self.add_loss(self.coverage_loss_weight * coverage_loss(overlap, mask))
         features = self.dropout_layer(features, training=training)
         return self.final_distribution(features, embedded, weights, encoder_extended_ids)
 
@@ -119,7 +121,7 @@ class PointerGeneratorDecoder(AttentionDecoder):
         return ops.log(vocabulary + copy + _TINY)
 
     def compute_output_spec(self, token_ids, values, encoder_states, encoder_extended_ids, encoder_padding_mask=None,
-                            training=False):
+                            decoder_padding_mask=None, training=False):
         return keras.KerasTensor(tuple(token_ids.shape) + (None,), dtype="float32")
 
     def get_config(self):

@@ -16,8 +16,10 @@ itself. `from_preset_config(config, preprocessor)` builds one from a preset.
 
 import keras
 
+from kseq2seq.layers.padding import OptionalMasks
 
-class Backbone(keras.Model):
+
+class Backbone(OptionalMasks, keras.Model):
     """Base of the backbones; see the module docstring."""
 
     @classmethod

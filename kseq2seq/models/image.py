@@ -4,6 +4,7 @@ import keras
 
 from kseq2seq.layers.decoders import AttentionDecoder
 from kseq2seq.layers.image_encoders import ConvGridEncoder, PretrainedGridEncoder
+from kseq2seq.layers.padding import PaddingMask, mask_input
 from kseq2seq.models.backbone import Backbone
 from kseq2seq.utils import constructor_args, set_dtype_policy
 
@@ -43,9 +44,13 @@ class CaptionBackbone(Backbone):
         inputs = {
             "images": keras.Input(shape=(image_size, image_size, 3), dtype="float32", name="images"),
             "decoder_token_ids": keras.Input(shape=(None,), dtype="int32", name="decoder_token_ids"),
+            "decoder_padding_mask": mask_input("decoder_padding_mask"),
         }
         values, state = self.image_encoder(inputs["images"])
-        logits = self.decoder(inputs["decoder_token_ids"], values, self._states(state))
+        decoder_padding_mask = PaddingMask(name="decoder_padding_mask_layer")(inputs["decoder_token_ids"],
+                                                                              inputs["decoder_padding_mask"])
+        logits = self.decoder(inputs["decoder_token_ids"], values, self._states(state),
+                              decoder_padding_mask=decoder_padding_mask)
         super().__init__(inputs=inputs, outputs=logits, dtype=dtype, **kwargs)
         set_dtype_policy(self, dtype)
         # === Config ===

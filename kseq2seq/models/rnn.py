@@ -1,11 +1,11 @@
 """Level 2: the text backbone: RNN encoder + attention decoder, from token ids to logits."""
 
 import keras
-from keras import ops
 
 from kseq2seq.layers.decoders import AttentionDecoder
 from kseq2seq.layers.encoders import RNNEncoder
 from kseq2seq.layers.luong_decoder import LuongDecoder
+from kseq2seq.layers.padding import PaddingMask, mask_input, padding_mask
 from kseq2seq.layers.pointer_generator import PointerGeneratorDecoder
 from kseq2seq.models.backbone import Backbone
 from kseq2seq.utils import check_bool, constructor_args, set_dtype_policy
@@ -16,9 +16,10 @@ class Seq2SeqBackbone(Backbone):
     """RNN encoder + attention decoder, trained with teacher forcing.
 
     Inputs: `{"encoder_token_ids": [batch, S], "decoder_token_ids": [batch, T]}`
-    (int32, 0 = padding). Output: logits `[batch, T, target_vocabulary_size]`.
-    The padding mask is derived once from the encoder ids and handed to every
-    layer that needs it.
+    (int32, 0 = padding), with the preprocessor's `encoder_padding_mask` and
+    `decoder_padding_mask` (bool; optional: left out, they are read off the
+    ids). Output: logits `[batch, T, target_vocabulary_size]`. The masks are
+    handed to every layer that needs them.
 
     With `pointer_generator=True` the decoder can copy source words
     (`PointerGeneratorDecoder`): the model takes a third input,
@@ -103,18 +104,18 @@ class Seq2SeqBackbone(Backbone):
         # === Functional Model ===
         inputs = {
             "encoder_token_ids": keras.Input(shape=(None,), dtype="int32", name="encoder_token_ids"),
+            "encoder_padding_mask": mask_input("encoder_padding_mask"),
             "decoder_token_ids": keras.Input(shape=(None,), dtype="int32", name="decoder_token_ids"),
+            "decoder_padding_mask": mask_input("decoder_padding_mask"),
         }
         if pointer_generator:
             inputs["encoder_extended_ids"] = keras.Input(shape=(None,), dtype="int32", name="encoder_extended_ids")
-        encoder_padding_mask = ops.not_equal(inputs["encoder_token_ids"], 0)
-        values, states = self.encoder(inputs["encoder_token_ids"], encoder_padding_mask=encoder_padding_mask)
-        if pointer_generator:
-            outputs = self.decoder(inputs["decoder_token_ids"], values, states, inputs["encoder_extended_ids"],
-                                   encoder_padding_mask=encoder_padding_mask)
-        else:
-            outputs = self.decoder(inputs["decoder_token_ids"], values, states,
-                                   encoder_padding_mask=encoder_padding_mask)
+        masks = {name: PaddingMask(name=f"{name}_layer")(inputs[ids], inputs[name])
+                 for name, ids in (("encoder_padding_mask", "encoder_token_ids"),
+                                   ("decoder_padding_mask", "decoder_token_ids"))}
+        values, states = self.encoder(inputs["encoder_token_ids"], encoder_padding_mask=masks["encoder_padding_mask"])
+        copy_ids = [inputs["encoder_extended_ids"]] if pointer_generator else []
+        outputs = self.decoder(inputs["decoder_token_ids"], values, states, *copy_ids, **masks)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
         set_dtype_policy(self, dtype)
 
@@ -149,7 +150,7 @@ class Seq2SeqBackbone(Backbone):
             raise ValueError("Expected encoder_inputs with 'encoder_extended_ids' for a pointer-generator. "
                              f"Received keys: {sorted(encoder_inputs)}")
         token_ids = encoder_inputs["encoder_token_ids"]
-        encoder_padding_mask = ops.not_equal(token_ids, 0)
+        encoder_padding_mask = padding_mask(token_ids, encoder_inputs.get("encoder_padding_mask"))
         values, states = self.encoder(token_ids, encoder_padding_mask=encoder_padding_mask)
         memory = self.decoder.memory(values, encoder_padding_mask)
         if self.pointer_generator:

@@ -15,7 +15,9 @@ modality:
 
 Targets are text for every task, so the target half lives here: decoder
 inputs are `[START] + target`, labels `target + [END]`, truncated to
-`target_length` tokens (counting `[END]`), 0-padded.
+`target_length` tokens (counting `[END]`), 0-padded. Padding masks
+(`encoder_padding_mask` for token sources, `decoder_padding_mask`) are made
+here with the ids, before padding, and passed on to the backbone.
 """
 
 import keras
@@ -96,6 +98,7 @@ class Preprocessor(keras.layers.Layer):
         tokens, ids = self.target_tokens(targets)
         batch = ids.nrows()
         x["decoder_token_ids"] = tf.concat([tf.fill([batch, 1], START_ID), ids], axis=1)
+        x["decoder_padding_mask"] = real_tokens(x["decoder_token_ids"])
         return x, tf.concat([self.label_ids(tokens, ids, extra), tf.fill([batch, 1], END_ID)], axis=1)
 
     def label_ids(self, target_tokens, target_ids, extra):
@@ -125,7 +128,7 @@ class Preprocessor(keras.layers.Layer):
         if targets is None:
             return self.encode_source(sources)[0]
         x, labels = self.tokenize_pairs(sources, targets)
-        return {k: v.to_tensor(0) if isinstance(v, tf.RaggedTensor) else v for k, v in x.items()}, labels.to_tensor(0)
+        return {k: v.to_tensor() if isinstance(v, tf.RaggedTensor) else v for k, v in x.items()}, labels.to_tensor()
 
     def get_config(self):
         config = super().get_config()
@@ -153,10 +156,15 @@ def as_batch(values, name, dtype=tf.string):
     return values
 
 
-def pad_to_tensor(ids):
-    """Ragged ids -> dense, 0-padded, at least one column."""
-    ids = ids.to_tensor(0)
-    return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
+def pad_to_tensor(ragged):
+    """Ragged ids (or masks) -> dense, padded with 0 (False), at least one column."""
+    dense = ragged.to_tensor()
+    return tf.pad(dense, [[0, 0], [0, tf.maximum(1 - tf.shape(dense)[1], 0)]], constant_values=tf.zeros([], dense.dtype))
+
+
+def real_tokens(ragged_ids):
+    """The padding mask of ragged ids, before padding: True at every token (padding adds False)."""
+    return tf.ones_like(ragged_ids, dtype=tf.bool)
 
 
 def _preview(value):

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from kseq2seq import copying
-from kseq2seq.preprocessors.base import Preprocessor, as_batch, pad_to_tensor
+from kseq2seq.preprocessors.base import Preprocessor, as_batch, pad_to_tensor, real_tokens
 from kseq2seq.tokenizers import UNK, get_tokenizer_class
 from kseq2seq.utils import check_bool, check_one_of, check_positive_int
 
@@ -13,9 +13,10 @@ from kseq2seq.utils import check_bool, check_one_of, check_positive_int
 class Seq2SeqPreprocessor(Preprocessor):
     """Tokenizes a batch of source (and target) strings for a text-to-text model.
 
-    `preprocessor(source)` -> `{"encoder_token_ids"}`;
+    `preprocessor(source)` -> `{"encoder_token_ids", "encoder_padding_mask"}`;
     `preprocessor(source, target)` -> `(x, labels)` with
-    `x = {"encoder_token_ids", "decoder_token_ids"}`, where the decoder input
+    `x = {"encoder_token_ids", "encoder_padding_mask", "decoder_token_ids", "decoder_padding_mask"}`
+    (masks True at real tokens), where the decoder input
     is `[START] + target` and the labels are `target + [END]` (teacher
     forcing). Everything is padded with 0 to the longest sequence of the batch,
     after truncating sources to `source_length` and targets to
@@ -72,7 +73,7 @@ class Seq2SeqPreprocessor(Preprocessor):
         """Source strings -> `(inputs, source_words)`: the model's encoder inputs (dense)
         and, when copying, the strings of the extended ids `[batch, n]` (else None)."""
         tokens, ids = self._source_tokens(source)
-        inputs = {"encoder_token_ids": pad_to_tensor(ids)}
+        inputs = {"encoder_token_ids": pad_to_tensor(ids), "encoder_padding_mask": pad_to_tensor(real_tokens(ids))}
         if not self.copy_source_words:
             return inputs, None
         extended, words = self._extend_source(tokens)
@@ -81,7 +82,7 @@ class Seq2SeqPreprocessor(Preprocessor):
 
     def encode_sources_for_training(self, sources):
         tokens, ids = self._source_tokens(sources)
-        x = {"encoder_token_ids": ids}
+        x = {"encoder_token_ids": ids, "encoder_padding_mask": real_tokens(ids)}
         if not self.copy_source_words:
             return x, None
         x["encoder_extended_ids"], words = self._extend_source(tokens)

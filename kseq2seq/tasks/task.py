@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from kseq2seq.batching import batch_dataset
 from kseq2seq.generation import GenerationConfig
+from kseq2seq.layers.padding import OptionalMasks
 from kseq2seq.losses import MaskedCrossEntropy, masked_accuracy
 from kseq2seq.models import Seq2SeqBackbone
 from kseq2seq.preprocessors import Seq2SeqPreprocessor
@@ -26,7 +27,7 @@ from kseq2seq.utils import check_positive_int, set_dtype_policy
 
 
 
-class Seq2SeqTask(GenerationMixin, keras.Model):
+class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
     """Base of every task; subclasses add presets, docs and at most a source formatter.
 
     Class attributes a subclass may set:
