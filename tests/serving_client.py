@@ -5,8 +5,18 @@
 Prints JSON: the outputs of every signature through TF2 loading
 (`tf.saved_model.load`) and through TF1 Session-based loading
 (`tf.compat.v1.saved_model.loader.load`, as TF Serving does).
+
+    python tests/serving_client.py --requests REQUESTS_JSON_FILE
+
+The file holds a list of requests (one process answers them all); each names
+`saved_model` (a folder), `inputs` (strings, or base64 bytes with
+`"binary": true`) and optionally `tflite` (a model file) with
+`tflite_inputs` (one dict of int32/float arrays per example). Prints JSON:
+per request, the string signatures' outputs and each example's TFLite token
+ids, then the kseq2seq/keras modules that were imported (none).
 """
 
+import base64
 import json
 import sys
 
@@ -51,10 +61,37 @@ def tf1(path, inputs):
     return results
 
 
-if __name__ == "__main__":
+def answer(request):
+    inputs = request["inputs"]
+    if request.get("binary"):
+        inputs = [base64.b64decode(item) for item in inputs]
+    model = tf.saved_model.load(request["saved_model"])
+    result = {"saved_model": {}}
+    for name in ("serving_default", "beam_search"):
+        out = model.signatures[name](inputs=tf.constant(inputs))
+        result["saved_model"][name] = {k: to_json(v) for k, v in out.items()}
+    if request.get("tflite"):
+        interpreter = tf.lite.Interpreter(model_path=request["tflite"])
+        runners = {name: interpreter.get_signature_runner(name) for name in ("serving_default", "beam_search")}
+        result["tflite"] = [
+            {name: to_json(runner(**{k: np.asarray(v, dtype=request["tflite_dtype"]) for k, v in example.items()})
+                           ["token_ids"]) for name, runner in runners.items()}
+            for example in request["tflite_inputs"]]
+    return result
+
+
+def imported():
+    return sorted(m for m in sys.modules if m.split(".")[0] in ("kseq2seq", "keras") and sys.modules[m])
+
+
+if __name__ == "__main__" and sys.argv[1] == "--requests":
+    with open(sys.argv[2], encoding="utf-8") as f:
+        results = [answer(request) for request in json.load(f)]
+    print(json.dumps({"results": results, "modules": imported()}))
+elif __name__ == "__main__":
     path, request = sys.argv[1], json.loads(sys.argv[2])
     print(json.dumps({
-        "modules": sorted(m for m in sys.modules if m.split(".")[0] in ("kseq2seq", "keras") and sys.modules[m]),
+        "modules": imported(),
         "tf2": tf2(path, request["inputs"], request["ids"]),
         "tf1": tf1(path, request["inputs"]),
     }))

@@ -20,15 +20,16 @@ from kseq2seq.tasks.registry import register_task, unregister_task
 HERE = os.path.dirname(__file__)
 
 
-def run_client(request, tmp_path):
-    file = tmp_path / "request.json"
-    file.write_text(json.dumps(request))
-    result = subprocess.run([sys.executable, os.path.join(HERE, "export_client.py"), str(file)], capture_output=True,
+def run_client(requests, tmp_path):
+    """Answers every request in one fresh process where kseq2seq and keras cannot be imported."""
+    file = tmp_path / "requests.json"
+    file.write_text(json.dumps(requests))
+    result = subprocess.run([sys.executable, os.path.join(HERE, "serving_client.py"), "--requests", str(file)], capture_output=True,
                             text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=300, cwd="/")
     assert result.returncode == 0, result.stderr[-3000:]
     served = json.loads(result.stdout.splitlines()[-1])
     assert served["modules"] == []  # neither kseq2seq nor keras was imported
-    return served
+    return served["results"]
 
 
 def _dates():
@@ -77,29 +78,49 @@ def sampling_responder():
     return task, [turns for turns, _ in test]
 
 
-@pytest.mark.parametrize("make", [translator_beam, summarizer_min_length, photo_captioner, sampling_responder])
-def test_exports_decode_exactly_as_generate_with_the_presets_defaults(make, tmp_path):
-    keras.utils.set_random_seed(21)
-    task, inputs = make()
-    path = task.export(str(tmp_path / "1"), formats=("saved_model", "tflite"))
-    records = task.generate(inputs, return_details=True)
-    beam = task.generate(inputs, sampler="beam", return_details=True)
+TASKS = {"translator_beam": translator_beam, "summarizer_min_length": summarizer_min_length,
+         "photo_captioner": photo_captioner, "sampling_responder": sampling_responder}
+
+
+def _export_request(task, inputs, path):
     batch = task.format_sources(inputs)
     binary = isinstance(batch[0], bytes)
     encoder_inputs = [task.preprocessor.encode_source(tf.constant([item]))[0] for item in batch]
     names = task.preprocessor.encoder_input_names  # what id-level signatures take (masks come from the ids)
-    tflite_inputs = [{k: x[k].numpy().tolist() for k in names} for x in encoder_inputs]
-    served = run_client({
+    return encoder_inputs, {
         "saved_model": path, "binary": binary,
         "inputs": [base64.b64encode(b).decode() for b in batch] if binary else batch,
-        "tflite": os.path.join(path, "tflite", "model.tflite"), "tflite_inputs": tflite_inputs,
+        "tflite": os.path.join(path, "tflite", "model.tflite"),
+        "tflite_inputs": [{k: x[k].numpy().tolist() for k in names} for x in encoder_inputs],
         "tflite_dtype": "float32" if binary else "int32",
-    }, tmp_path)
-    saved = served["saved_model"]
+    }
+
+
+@pytest.fixture(scope="module")
+def exported_tasks(tmp_path_factory):
+    """Each task of TASKS exported (SavedModel and TFLite), and what a fresh process decodes with the exports."""
+    tasks, requests = {}, []
+    for name, make in TASKS.items():
+        keras.utils.set_random_seed(21)
+        task, inputs = make()
+        path = task.export(str(tmp_path_factory.mktemp(name) / "1"), formats=("saved_model", "tflite"))
+        encoder_inputs, request = _export_request(task, inputs, path)
+        tasks[name] = (task, inputs, encoder_inputs, path)
+        requests.append(request)
+    return tasks, dict(zip(TASKS, run_client(requests, tmp_path_factory.mktemp("client"))))
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_exports_decode_exactly_as_generate_with_the_presets_defaults(exported_tasks, name):
+    tasks, served = exported_tasks
+    task, inputs, encoder_inputs, path = tasks[name]
+    records = task.generate(inputs, return_details=True)
+    beam = task.generate(inputs, sampler="beam", return_details=True)
+    saved = served[name]["saved_model"]
     assert saved["serving_default"]["outputs"] == [r.text for r in records]
     np.testing.assert_allclose(saved["serving_default"]["scores"], [r.score for r in records], rtol=1e-4, atol=1e-5)
     assert saved["beam_search"]["outputs"] == [r.texts for r in beam]
-    for x, lite in zip(encoder_inputs, served["tflite"]):
+    for x, lite in zip(encoder_inputs, served[name]["tflite"]):
         expected = task.generate_ids(x).token_ids.numpy()
         np.testing.assert_array_equal(lite["serving_default"], expected[:, 0])
         np.testing.assert_array_equal(lite["beam_search"], task.generate_ids(x, sampler="beam").token_ids.numpy())
@@ -108,14 +129,13 @@ def test_exports_decode_exactly_as_generate_with_the_presets_defaults(make, tmp_
     assert signatures["serving_default"] == task.generation_config.describe()
 
 
-def test_the_photo_preset_rules_out_unknown_words_in_exports_too(tmp_path):
-    keras.utils.set_random_seed(21)
-    task, images = photo_captioner()
+def test_the_photo_preset_rules_out_unknown_words_in_its_exports(exported_tasks):
+    tasks, served = exported_tasks
+    task, images, _, _ = tasks["photo_captioner"]
     assert all("[UNK]" in caption for caption in task.generate(images, allow_unknown=True))
     captions = task.generate(images)
     assert not any("[UNK]" in caption for caption in captions)
-    served = tf.saved_model.load(task.export(str(tmp_path / "1"))).signatures["serving_default"]
-    assert [c.decode() for c in served(inputs=tf.constant(images))["outputs"].numpy()] == captions
+    assert served["photo_captioner"]["saved_model"]["serving_default"]["outputs"] == captions
 
 
 # --- a new task, defined here and registered: the package needs no change -------------------------
