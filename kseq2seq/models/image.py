@@ -4,7 +4,7 @@ import keras
 
 from kseq2seq.layers.decoders import AttentionDecoder
 from kseq2seq.layers.image_encoders import ConvGridEncoder, PretrainedGridEncoder
-from kseq2seq.layers.padding import PaddingMask, mask_input
+from kseq2seq.layers.padding import mask_input
 from kseq2seq.models.backbone import Backbone
 from kseq2seq.utils import constructor_args, set_dtype_policy
 
@@ -47,10 +47,8 @@ class CaptionBackbone(Backbone):
             "decoder_padding_mask": mask_input("decoder_padding_mask"),
         }
         values, state = self.image_encoder(inputs["images"])
-        decoder_padding_mask = PaddingMask(name="decoder_padding_mask_layer")(inputs["decoder_token_ids"],
-                                                                              inputs["decoder_padding_mask"])
         logits = self.decoder(inputs["decoder_token_ids"], values, self._states(state),
-                              decoder_padding_mask=decoder_padding_mask)
+                              decoder_padding_mask=inputs["decoder_padding_mask"])
         super().__init__(inputs=inputs, outputs=logits, dtype=dtype, **kwargs)
         set_dtype_policy(self, dtype)
         # === Config ===

@@ -5,7 +5,7 @@ import keras
 from kseq2seq.layers.decoders import AttentionDecoder
 from kseq2seq.layers.encoders import RNNEncoder
 from kseq2seq.layers.luong_decoder import LuongDecoder
-from kseq2seq.layers.padding import PaddingMask, mask_input, padding_mask
+from kseq2seq.layers.padding import mask_input, padding_mask
 from kseq2seq.layers.pointer_generator import PointerGeneratorDecoder
 from kseq2seq.models.backbone import Backbone
 from kseq2seq.utils import check_bool, constructor_args, set_dtype_policy
@@ -17,8 +17,8 @@ class Seq2SeqBackbone(Backbone):
 
     Inputs: `{"encoder_token_ids": [batch, S], "decoder_token_ids": [batch, T]}`
     (int32, 0 = padding), with the preprocessor's `encoder_padding_mask` and
-    `decoder_padding_mask` (bool; optional: left out, they are read off the
-    ids). Output: logits `[batch, T, target_vocabulary_size]`. The masks are
+    `decoder_padding_mask` (bool; a call may leave them out, and they are then
+    read off the ids). Output: logits `[batch, T, target_vocabulary_size]`. The masks are
     handed to every layer that needs them.
 
     With `pointer_generator=True` the decoder can copy source words
@@ -110,9 +110,7 @@ class Seq2SeqBackbone(Backbone):
         }
         if pointer_generator:
             inputs["encoder_extended_ids"] = keras.Input(shape=(None,), dtype="int32", name="encoder_extended_ids")
-        masks = {name: PaddingMask(name=f"{name}_layer")(inputs[ids], inputs[name])
-                 for name, ids in (("encoder_padding_mask", "encoder_token_ids"),
-                                   ("decoder_padding_mask", "decoder_token_ids"))}
+        masks = {name: inputs[name] for name in ("encoder_padding_mask", "decoder_padding_mask")}
         values, states = self.encoder(inputs["encoder_token_ids"], encoder_padding_mask=masks["encoder_padding_mask"])
         copy_ids = [inputs["encoder_extended_ids"]] if pointer_generator else []
         outputs = self.decoder(inputs["decoder_token_ids"], values, states, *copy_ids, **masks)
