@@ -55,8 +55,6 @@ def generation_configs(task, beam_config=None):
 def metadata(task, default, beam):
     import kseq2seq
 
-    preprocessor = task.preprocessor
-    source = getattr(preprocessor, "source_tokenizer", None)  # None for image inputs
     info = {
         "format_version": 1,
         "task": type(task).__name__,
@@ -65,16 +63,8 @@ def metadata(task, default, beam):
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
         "special_token_ids": {"[PAD]": PAD_ID, "[UNK]": UNK_ID, "[START]": START_ID, "[END]": END_ID},
-        "source_tokenizer": None if source is None else type(source).__name__,
-        "target_tokenizer": type(preprocessor.target_tokenizer).__name__,
-        "lowercase": preprocessor.target_tokenizer.lowercase if source is None else source.lowercase,
-        "source_length": getattr(preprocessor, "source_length", None),
-        "image_size": getattr(preprocessor, "image_size", None),
-        "copy_source_words": preprocessor.copy_source_words,
-        "encoder_inputs": list(preprocessor.encoder_input_names),
+        **task.preprocessor.describe(),
         "max_length": task.max_length,
-        "source_vocabulary": None if source is None else source.vocabulary,
-        "target_vocabulary": preprocessor.target_tokenizer.vocabulary,
         "signatures": {
             "serving_default": default.describe(),
             "beam_search": beam.describe(),
@@ -158,9 +148,7 @@ def _write_tflite(task, folder, default, beam, info, quantization):
     shutil.rmtree(os.path.join(folder, "tflite_source"))
     with open(os.path.join(target, "model.tflite"), "wb") as f:
         f.write(model)
-    preprocessor = task.preprocessor
-    tokenizers = {"source": getattr(preprocessor, "source_tokenizer", None), "target": preprocessor.target_tokenizer}
-    for name, tokenizer in ((n, t) for n, t in tokenizers.items() if t is not None):
+    for name, tokenizer in task.preprocessor.tokenizers().items():
         with open(os.path.join(target, f"{name}_vocabulary.txt"), "w", encoding="utf-8") as f:
             f.write("".join(token.replace("\n", "\\n") + "\n" for token in tokenizer.vocabulary))
     with open(os.path.join(target, "kseq2seq.json"), "w", encoding="utf-8") as f:

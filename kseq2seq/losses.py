@@ -11,10 +11,15 @@ import keras
 import tensorflow as tf
 
 
+def label_mask(labels):
+    """1.0 at real target tokens, 0.0 at padding (label 0), as float32."""
+    return tf.cast(tf.not_equal(labels, 0), tf.float32)
+
+
 def token_losses(labels, logits):
     """Per-token cross-entropy `[batch, T]` (0 at padding) and the float mask of real tokens."""
     labels = tf.cast(labels, tf.int32)
-    mask = tf.cast(labels != 0, tf.float32)
+    mask = label_mask(labels)
     per_token = keras.losses.sparse_categorical_crossentropy(labels, tf.cast(logits, tf.float32), from_logits=True)
     return per_token * mask, mask
 
@@ -43,6 +48,6 @@ class MaskedCrossEntropy(keras.losses.Loss):
 def masked_accuracy(y_true, y_pred):
     """Token accuracy over non-padding labels (label 0 is padding)."""
     y_true = tf.cast(y_true, tf.int32)
-    mask = tf.cast(y_true != 0, tf.float32)
+    mask = label_mask(y_true)
     hits = tf.cast(tf.argmax(y_pred, axis=-1, output_type=tf.int32) == y_true, tf.float32)
     return tf.reduce_sum(hits * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)

@@ -44,7 +44,7 @@ import tensorflow as tf
 
 from kseq2seq.batching import batch_dataset
 from kseq2seq.distribution import TimeBudget, check_minutes, cluster_workers, get_strategy, is_chief, task_id
-from kseq2seq.losses import token_loss_and_correct
+from kseq2seq.losses import label_mask, token_loss_and_correct
 from kseq2seq.utils import check_bool, check_positive_int
 
 __all__ = ["TimeBudget", "Trainer", "check_minutes", "cluster_workers", "get_strategy", "is_chief"]
@@ -174,7 +174,7 @@ class Trainer:
     # --- steps ----------------------------------------------------------
     def _replica_step(self, x, labels, training):
         context = tf.distribute.get_replica_context()
-        local_tokens = tf.reduce_sum(tf.cast(labels != 0, tf.float32))
+        local_tokens = tf.reduce_sum(label_mask(labels))
         # The global token count depends only on the labels, so it is known before the forward pass.
         tokens = tf.maximum(context.all_reduce(tf.distribute.ReduceOp.SUM, local_tokens), 1.0)
         compute = self._compiled_gradients if training else self._loss_and_correct
@@ -343,7 +343,7 @@ class Trainer:
     @tf.function(reduce_retracing=True)
     def _evaluate_batch(self, x, labels):
         """Validation: the token cross-entropy alone (no extra losses such as coverage)."""
-        tokens = tf.reduce_sum(tf.cast(labels != 0, tf.float32))
+        tokens = tf.reduce_sum(label_mask(labels))
         loss, correct = token_loss_and_correct(self.task(x, training=False), labels, tf.maximum(tokens, 1.0))
         return loss, correct, tokens
 

@@ -68,6 +68,20 @@ class Preprocessor(keras.layers.Layer):
                 raise TypeError(f"Expected inputs[{i}] to be a string. Received: {type(item).__name__}")
         return list(inputs)
 
+    def tokenizers(self):
+        """The tokenizers by role (`"source"`, `"target"`), e.g. for vocabularies shipped with a TFLite model."""
+        return {"target": self.target_tokenizer}
+
+    def describe(self):
+        """What an app needs to feed and read an export (its metadata): tokenizers, vocabularies, sizes."""
+        tokenizers = self.tokenizers()
+        info = {f"{role}_tokenizer": type(tokenizer).__name__ for role, tokenizer in tokenizers.items()}
+        info.update({f"{role}_vocabulary": tokenizer.vocabulary for role, tokenizer in tokenizers.items()})
+        first = tokenizers.get("source", self.target_tokenizer)
+        info.update(lowercase=first.lowercase, copy_source_words=self.copy_source_words,
+                    encoder_inputs=list(self.encoder_input_names), target_length=self.target_length)
+        return info
+
     def source_tokens(self, encoder_inputs, source_words, row):
         """The source's tokens of one row (for attention plots); None where the source is not text."""
         return None

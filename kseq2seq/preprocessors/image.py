@@ -81,6 +81,9 @@ class ImageCaptionPreprocessor(Preprocessor):
     def encode_source(self, images):
         return {"images": decode_images(as_batch(images, "images"), self.image_size)}, None
 
+    def describe(self):
+        return {**super().describe(), "image_size": self.image_size}
+
     def attention_map(self, weights):
         """`[output tokens, cells]` -> `[output tokens, grid height, grid width]` (for `plot_image_attention`)."""
         side = int(round(np.sqrt(weights.shape[-1])))

@@ -93,6 +93,12 @@ class Seq2SeqPreprocessor(Preprocessor):
             return target_ids
         return copying.extend_target(target_tokens, target_ids, words, self.target_tokenizer.vocabulary_size)
 
+    def tokenizers(self):
+        return {"source": self.source_tokenizer, "target": self.target_tokenizer}
+
+    def describe(self):
+        return {**super().describe(), "source_length": self.source_length, "truncate_source": self.truncate_source}
+
     def source_tokens(self, encoder_inputs, source_words, row):
         ids = [t for t in encoder_inputs["encoder_token_ids"][row].numpy().tolist() if t != 0]
         return [self.source_tokenizer.id_to_token(t) for t in ids]
