@@ -67,14 +67,6 @@ def load(path):
     return keras.models.load_model(model_file)
 
 
-def read_metadata(path):
-    file = os.path.join(path, METADATA_FILE)
-    if not os.path.isfile(file):
-        return {}
-    with open(file, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def load_preset(path, task_class, train_texts=None, **overrides):
     """`Task.from_preset(folder)`: the saved task, checked to be a `task_class`; overrides may set decoding options."""
     from kseq2seq.generation import GenerationConfig

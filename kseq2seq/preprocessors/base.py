@@ -60,9 +60,7 @@ class Preprocessor(keras.layers.Layer):
 
     # --- shared ---------------------------------------------------------
     def prepare(self, inputs):
-        """A Python batch of raw inputs -> a list of str/bytes; errors name the input."""
-        if isinstance(inputs, (str, bytes)) or not isinstance(inputs, (list, tuple)):
-            raise TypeError(f"Expected inputs to be a batch: a list of strings. Received: {_preview(inputs)}")
+        """A Python batch (a list, as `Seq2SeqTask.format_sources` checks) -> a list of str/bytes; errors name the input."""
         for i, item in enumerate(inputs):
             if not isinstance(item, (str, bytes)):
                 raise TypeError(f"Expected inputs[{i}] to be a string. Received: {type(item).__name__}")
@@ -180,7 +178,3 @@ def real_tokens(ragged_ids):
     """The padding mask of ragged ids, before padding: True at every token (padding adds False)."""
     return tf.ones_like(ragged_ids, dtype=tf.bool)
 
-
-def _preview(value):
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

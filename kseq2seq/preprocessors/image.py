@@ -70,9 +70,6 @@ class ImageCaptionPreprocessor(Preprocessor):
         return cls(tokenizer, image_size=config["image_size"], target_length=config["target_length"])
 
     def prepare(self, inputs):
-        if isinstance(inputs, (str, bytes)) or not isinstance(inputs, (list, tuple)):
-            raise TypeError("Expected inputs to be a batch: a list of encoded images or image paths. "
-                            f"Received: {type(inputs).__name__}")
         return [read_image(image, i) for i, image in enumerate(inputs)]
 
     def encoder_input_specs(self, batch=None):

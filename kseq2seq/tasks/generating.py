@@ -158,8 +158,8 @@ class GenerationMixin:
             if source_tokens is not None:
                 weights = weights[:, : len(source_tokens)]
             attention = self.preprocessor.attention_map(weights)
-        return Generation(texts[0], scores[0], texts, scores, [self._output_token(t, result, row) for t in
-                                                              output_ids[:length]], source_tokens, attention)
+        output_tokens = [self._output_token(t, result, row) for t in output_ids[:length]]
+        return Generation(texts[0], scores[0], texts, scores, output_tokens, source_tokens, attention)
 
     def _output_token(self, token_id, result, row):
         size = self.preprocessor.target_tokenizer.vocabulary_size

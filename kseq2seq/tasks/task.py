@@ -25,8 +25,6 @@ from kseq2seq.tasks.generating import GenerationMixin
 from kseq2seq.utils import check_positive_int, set_dtype_policy
 
 
-
-
 class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
     """Base of every task; subclasses add presets, docs and at most a source formatter.
 
