@@ -4,6 +4,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import statistics
 import time
 
@@ -16,15 +17,24 @@ def timed(fn, repeats):
     return time_in_turn({"fn": fn}, repeats)["fn"]
 
 
-def time_in_turn(steps, repeats):
+def time_in_turn(steps, repeats, cpu=None):
     """Median seconds of each of `steps` (name -> function, each already run once to trace and compile), called
-    in turn `repeats` times, so that the drift of a shared machine hits every one alike."""
+    in turn `repeats` times, so that the drift of a shared machine hits every one alike.
+
+    `cpu`, a dict, receives each step's summed user and system CPU seconds: `{name: (user, system)}`.
+    """
     times = {name: [] for name in steps}
+    used = {name: [0.0, 0.0] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
-            start = time.perf_counter()
+            usage, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)
+            end = resource.getrusage(resource.RUSAGE_SELF)
+            used[name][0] += end.ru_utime - usage.ru_utime
+            used[name][1] += end.ru_stime - usage.ru_stime
+    if cpu is not None:
+        cpu.update({name: tuple(values) for name, values in used.items()})
     return {name: statistics.median(values) for name, values in times.items()}
 
 

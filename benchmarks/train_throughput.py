@@ -167,8 +167,12 @@ def keras_additive_variant(units, source, target):
 # --- ours ---------------------------------------------------------------------
 def kseq2seq_variant(units, source, target, bidirectional=False, input_feeding=True, policy="float32",
                      jit_compile=False, vocabulary_size=VOCAB, embedding=EMBEDDING, cell_type="gru",
-                     output_reads_context=True):
-    """The training step `kseq2seq train` runs (`Trainer`, under the default strategy)."""
+                     output_reads_context=True, real_pipeline=False):
+    """The training step `kseq2seq train` runs (`Trainer`, under the default strategy).
+
+    `real_pipeline`: batches come through `Trainer`'s input pipeline (string pairs tokenized in graph, length
+    buckets, the distributed iterator), as in `kseq2seq train`, instead of one fixed batch.
+    """
     keras.mixed_precision.set_global_policy(policy)
     try:
         vocabulary = list(SPECIAL_TOKENS) + [f"w{i}" for i in range(vocabulary_size - len(SPECIAL_TOKENS))]
@@ -184,10 +188,16 @@ def kseq2seq_variant(units, source, target, bidirectional=False, input_feeding=T
         trainer = Trainer(task, strategy, jit_compile=jit_compile)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    # The step function alone: data comes from a fixed batch, so only the training step is timed.
     step = trainer._step_function(training=True)
-    batch = ({"encoder_token_ids": source, "decoder_token_ids": _shift(target)}, target)
-    iterator = iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat()))
+    if real_pipeline:
+        # The same tokens as the fixed batch, as text: the target drops its last word for the [END] token.
+        pairs = [(" ".join(f"w{i}" for i in s), " ".join(f"w{i}" for i in t[:-1]))
+                 for s, t in zip(source.numpy().tolist(), target.numpy().tolist())]
+        ids = trainer.task.tokenize_dataset(pairs)
+        iterator = iter(trainer._distributed(ids, BATCH, seed=0, epoch=0, bucket_boundaries=[LENGTH + 1]))
+    else:  # the step function alone: data comes from a fixed batch, so only the training step is timed
+        batch = ({"encoder_token_ids": source, "decoder_token_ids": _shift(target)}, target)
+        iterator = iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat()))
     return lambda: float(step(iterator)[0])
 
 
@@ -273,6 +283,9 @@ def main(argv=None):
          tutorial_flops, "bfloat16"),
         ("kseq2seq: Bahdanau input feeding, bi-GRU encoder (preset default)",
          lambda *data: kseq2seq_variant(units, *data, bidirectional=True), model_flops(units, True), "float32"),
+        ("kseq2seq: preset default (bi-GRU), batches from the real input pipeline (`kseq2seq train`'s)",
+         lambda *data: kseq2seq_variant(units, *data, bidirectional=True, real_pipeline=True),
+         model_flops(units, True), "float32"),
         ("kseq2seq: whole-sequence Luong decoder (input_feeding=False)",
          lambda *data: kseq2seq_variant(units, *data, input_feeding=False), None, "float32"),
         ("kseq2seq: whole-sequence Luong decoder, XLA",
@@ -294,12 +307,14 @@ def main(argv=None):
             step()  # traced, compiled and run once
         built.append((name, step, flops, dtype, rss.peak))
         print(f"{name}: built, peak RSS {rss.peak:,.0f} MiB", flush=True)
-    seconds = time_in_turn({name: step for name, step, *_ in built}, args.steps)
+    cpu = {}
+    seconds = time_in_turn({name: step for name, step, *_ in built}, args.steps, cpu=cpu)
     results = []
     for name, _, flops, dtype, peak in built:
         tokens_per_second = BATCH * LENGTH / seconds[name]
         fraction = None if flops is None else tokens_per_second * flops / (ceiling[dtype] * 1e9)
-        results.append((name, tokens_per_second, fraction, dtype, peak))
+        system_share = cpu[name][1] / max(sum(cpu[name]), 1e-9)
+        results.append((name, tokens_per_second, fraction, dtype, peak, system_share))
         print(f"{name}: {tokens_per_second:,.0f} target tokens/s", flush=True)
     report_results(args, units, ceiling, results, tutorial_flops, ours_flops)
 
@@ -313,7 +328,9 @@ def report_results(args, units, ceiling, results, tutorial_flops, ours_flops):
         f"Adam) on a fixed random batch of {BATCH} pairs, source and target length {LENGTH}, vocabularies "
         f"{VOCAB}/{VOCAB}, embedding {EMBEDDING}, units {units}, GRU, Bahdanau attention unless named; median of "
         f"{args.steps} steps. All variants live in one process: each is built and run once, then they are timed "
-        "in turn (one step of each, again and again), so that the machine's drift hits all alike."
+        "in turn (one step of each, again and again), so that the machine's drift hits all alike. The system "
+        "share is the kernel's part of the process's CPU time during each variant's timed steps; malloc "
+        f"thresholds: {os.environ.get('KSEQ2SEQ_MALLOC', 'sound')} (`KSEQ2SEQ_MALLOC`, see kseq2seq.runtime)."
     )
     machine_note = (
         f" Matrix multiply (2048², measured in the same run): fp32 "
@@ -325,13 +342,14 @@ def report_results(args, units, ceiling, results, tutorial_flops, ours_flops):
         "tokens/s."
     )
     lines = [
-        "| variant | target tokens/s | vs tutorial style | of the matmul ceiling | peak RSS when built (MiB) |",
-        "|---|---:|---:|---:|---:|",
+        "| variant | target tokens/s | vs tutorial style | of the matmul ceiling | peak RSS when built (MiB) | "
+        "system share of CPU time |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, tps, fraction, dtype, rss in results:
+    for name, tps, fraction, dtype, rss, system_share in results:
         ratio = f"{tps / base:.2f}x" if base else "n/a"
         share = "n/a" if fraction is None else f"{100 * fraction:.0f}% ({dtype})"
-        lines.append(f"| {name} | {tps:,.0f} | {ratio} | {share} | {rss:,.0f} |")
+        lines.append(f"| {name} | {tps:,.0f} | {ratio} | {share} | {rss:,.0f} | {system_share:.0%} |")
     if best_reference and base:
         lines += ["", f"Best reference: {best_reference:,.0f} tokens/s."]
         pairs = (("Ours", OURS, "kseq2seq: same, mixed_bfloat16"),

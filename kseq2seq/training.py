@@ -45,6 +45,7 @@ import tensorflow as tf
 from kseq2seq.batching import batch_dataset
 from kseq2seq.distribution import TimeBudget, check_minutes, cluster_workers, get_strategy, is_chief, task_id
 from kseq2seq.losses import label_mask, token_loss_and_correct
+from kseq2seq.runtime import prepare_for_training
 from kseq2seq.utils import check_bool, check_positive_int
 
 __all__ = ["TimeBudget", "Trainer", "check_minutes", "cluster_workers", "get_strategy", "is_chief"]
@@ -101,6 +102,7 @@ class Trainer:
     def __init__(self, task, strategy=None, checkpoint_dir=None, checkpoint_every=None, max_to_keep=3,
                  early_stopping_patience=None, log_dir=None, jit_compile=False, lr_decay_factor=None,
                  lr_decay_patience=1, pad_to_multiple_of=None):
+        prepare_for_training(task.dtype_policy)
         self.task = task
         self.strategy = strategy or tf.distribute.get_strategy()
         self.checkpoint_dir = checkpoint_dir

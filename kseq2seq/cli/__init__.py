@@ -40,6 +40,9 @@ def main(argv=None, out=None):
     try:
         if args.command == "train":
             args = train.apply_train_config(args, argv)
+        from kseq2seq.runtime import settle_malloc
+
+        settle_malloc()
         return COMMANDS[args.command](args, out or sys.stdout)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
         print(f"kseq2seq {args.command}: error: {error}", file=sys.stderr)

@@ -21,6 +21,7 @@ from kseq2seq.layers.padding import OptionalMasks
 from kseq2seq.losses import MaskedCrossEntropy, masked_accuracy
 from kseq2seq.models import Seq2SeqBackbone
 from kseq2seq.preprocessors import Seq2SeqPreprocessor
+from kseq2seq.runtime import prepare_for_training
 from kseq2seq.tasks.generating import GenerationMixin
 from kseq2seq.utils import check_positive_int, set_dtype_policy
 
@@ -209,6 +210,7 @@ class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
         `bucket_boundaries`: sequence lengths at which batches are split into
         buckets of similar length (see `make_dataset`).
         """
+        prepare_for_training(self.dtype_policy)
         if y is not None:
             return super().fit(x, y, batch_size=batch_size, validation_data=validation_data, **kwargs)
         x = self.make_dataset(x, batch_size, shuffle=shuffle, seed=seed, bucket_boundaries=bucket_boundaries)
