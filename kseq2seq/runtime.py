@@ -5,8 +5,8 @@ TensorFlow's `GeneratorDataset` kernel, which every `tf.distribute` iterator
 `mallopt(M_TRIM_THRESHOLD, 128 KiB)` the first time it runs in a process.
 Setting any threshold turns off glibc's dynamic mmap threshold, which stays at
 128 KiB: from then on every tensor buffer above 128 KiB is mapped on `malloc`,
-unmapped on `free`, and page-faulted again page by page on its next use, and
-training spends a third of its CPU time in the kernel.
+unmapped on `free`, and page-faulted again page by page on its next use: the
+kernel's share of training's CPU time grows several-fold (docs/benchmarks.md).
 
 `settle_malloc()` makes that one-time call happen now (it cannot happen twice)
 and then sets the thresholds glibc's own dynamic rule would reach: buffers up
@@ -37,14 +37,18 @@ BF16_EMULATED_SPEED = 0.82
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
+@functools.cache
 def _glibc():
-    """The process's C library when it is glibc (it has `mallopt`), else None."""
+    """The process's C library when it is glibc (it has `mallopt`), else None; opened once."""
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018  (absent outside glibc: musl, macOS)
-        return libc
     except (OSError, AttributeError):
         return None
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    return libc
 
 
 def malloc_mode():
@@ -91,9 +95,6 @@ def malloc_churn(size=1 << 20, repeats=64):
     libc = _glibc()
     if libc is None:
         return None
-    libc.malloc.restype = ctypes.c_void_p
-    libc.malloc.argtypes = [ctypes.c_size_t]
-    libc.free.argtypes = [ctypes.c_void_p]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(repeats):
         block = libc.malloc(size)
