@@ -9,12 +9,32 @@ import os
 from kseq2seq import saving
 
 
+def fit_save_reload(task, train, validation, args, data, epochs):
+    """Fits a demo's task, saves it with a SavedModel version 1 beside it, and reloads it: `(path, reloaded)`."""
+    task.fit(train, validation_data=validation, epochs=epochs, seed=args.seed, verbose=2)
+    path = saving.save(task, args.output, {"data": data}, overwrite=True, serving_version=1)
+    return path, saving.load(path)
+
+
+def show_exported(path, reloaded, examples, heading, line, out):
+    """Prints the outputs of the demo's exported SavedModel (`path/1`) for `examples`, one `line(input, output)`
+    each, and fails if they differ from the reloaded Keras model's."""
+    import tensorflow as tf
+
+    served = tf.saved_model.load(os.path.join(path, "1")).signatures["serving_default"]
+    exported = [s.decode("utf-8") for s in served(inputs=tf.constant(examples))["outputs"].numpy()]
+    print(heading, file=out)
+    for example, output in zip(examples, exported):
+        print(line(example, output), file=out)
+    if exported != reloaded.generate(examples):
+        raise RuntimeError("The exported SavedModel and the Keras model disagree.")
+
+
 def run_demo_translation(args, out):
     """Trains the dates translator, exports it and translates with the export."""
     args.output = args.output or os.path.join("saved_models", "dates")
     args.epochs, args.num_train = args.epochs or 3, args.num_train or 20000
     import keras
-    import tensorflow as tf
 
     import kseq2seq
     from kseq2seq.datasets.dates import load_dates
@@ -24,22 +44,16 @@ def run_demo_translation(args, out):
     train, validation, test = load_dates(num_train=args.num_train, seed=args.seed)
     print(f"Data: generated dates, {len(train)} train / {len(validation)} validation / {len(test)} test pairs", file=out)
     translator = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=train)
-    translator.fit(train, validation_data=validation, epochs=args.epochs, seed=args.seed, verbose=2)
+    path, reloaded = fit_save_reload(translator, train, validation, args, "dates", args.epochs)
     val_loss, val_accuracy = translator.evaluate(validation, verbose=0)
-    path = saving.save(translator, args.output, {"data": "dates"}, overwrite=True, serving_version=1)
-    reloaded = saving.load(path)
     outputs = reloaded.generate([s for s, _ in test])
     score = exact_match(outputs, [t for _, t in test])
     print(f"Validation token accuracy: {val_accuracy:.4f} (loss {val_loss:.4f})", file=out)
     print(f"Test exact match: {score:.2%} on {len(test)} examples (model reloaded from {path})", file=out)
     examples = ["3 June 2019", "the 1st of January 2000", "12/25/1999", "14. Juli 1789", "le 4 août 2031"]
-    served = tf.saved_model.load(os.path.join(path, "1")).signatures["serving_default"]
-    exported = [s.decode("utf-8") for s in served(inputs=tf.constant(examples))["outputs"].numpy()]
-    print(f"Translations by the exported SavedModel ({os.path.join(path, '1')}, TF Serving layout):", file=out)
-    for source, output in zip(examples, exported):
-        print(f"  {source!r:32} -> {output}", file=out)
-    if exported != reloaded.generate(examples):
-        raise RuntimeError("The exported SavedModel and the Keras model disagree.")
+    show_exported(path, reloaded, examples,
+                  f"Translations by the exported SavedModel ({os.path.join(path, '1')}, TF Serving layout):",
+                  lambda source, output: f"  {source!r:32} -> {output}", out)
     return 0
 
 

@@ -21,7 +21,7 @@ BleuResult = collections.namedtuple("BleuResult", ["score", "signature", "detail
 
 
 def corpus_bleu(hypotheses, references, **kwargs):
-    """sacrebleu corpus BLEU with one reference per hypothesis, or several (a list per hypothesis).
+    """sacrebleu corpus BLEU with one reference per hypothesis, or several (a list per hypothesis, of any length).
 
     `kwargs` go to `sacrebleu.metrics.BLEU` (e.g. `tokenize="none"`, `lowercase=True`).
     Returns `BleuResult(score, signature, details)`: the score (0-100), sacrebleu's
@@ -31,12 +31,13 @@ def corpus_bleu(hypotheses, references, **kwargs):
 
     hypotheses, references = _check_aligned(hypotheses, references)
     if references and not isinstance(references[0], str):
-        # Several references per hypothesis: sacrebleu wants one stream per reference position.
-        count = len(references[0])
-        if not count or any(len(r) != count for r in references):
-            raise ValueError("Expected the same number (>= 1) of references for every hypothesis. "
-                             f"Received counts {sorted({len(r) for r in references})}")
-        streams = [[r[i] for r in references] for i in range(count)]
+        # Several references per hypothesis: sacrebleu wants one stream per reference position,
+        # padded with None where a hypothesis has fewer (E2E MRs have 1 to 40 or so).
+        if any(not r for r in references):
+            raise ValueError("Expected at least one reference for every hypothesis. Received an empty list at "
+                             f"index {next(i for i, r in enumerate(references) if not r)}")
+        count = max(len(r) for r in references)
+        streams = [[r[i] if i < len(r) else None for r in references] for i in range(count)]
     else:
         streams = [references]
     bleu = BLEU(**kwargs)
@@ -114,6 +115,23 @@ def rouge(predictions, references, rouge_types=ROUGE_TYPES, use_stemmer=True, co
             for measure in ("precision", "recall", "fmeasure")
         }
     return {"per_example": per_example, "aggregate": aggregate}
+
+
+def rouge_l_multi(predictions, references, use_stemmer=False):
+    """Mean ROUGE-L F1 over predictions, each scored against its best reference of several (a list each).
+
+    rouge-score's `score_multi` (its tokenizer lowercases and keeps letters
+    and digits); the E2E challenge's ROUGE-L (the MS-COCO scripts, recall
+    weighted by beta 1.2) differs slightly.
+    """
+    from rouge_score import rouge_scorer
+
+    predictions, references = _check_aligned(predictions, references)
+    if not predictions:
+        raise ValueError("Expected at least one prediction. Received: none")
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=use_stemmer)
+    scores = [scorer.score_multi(refs, p)["rougeL"].fmeasure for p, refs in zip(predictions, references)]
+    return sum(scores) / len(scores)
 
 
 # Words that end with a period without ending a sentence (raw text).

@@ -193,20 +193,26 @@ class WordPieceTokenizer(Tokenizer):
         punctuation added are removed where text rarely has them: inside hyphenated
         words (`T - Shirt` -> `T-Shirt`), before `. , ! ? ; : )` and after `(`."""
         text = super().detokenize(token_ids, extra_tokens)
-        for pattern, rewrite in _DETOKENIZE_RULES:
+        for pattern, rewrite in (" ##", ""), ("^##", ""):
             text = tf.strings.regex_replace(text, pattern, rewrite)
-        return text
+        return join_punctuation(text)
 
 
-_DETOKENIZE_RULES = (
-    (" ##", ""),
-    ("^##", ""),
+_PUNCTUATION_RULES = (
     # Twice: "a - b - c" overlaps itself, and RE2 has no lookahead.
     (r"([\pL\pN]) - ([\pL\pN])", r"\1-\2"),
     (r"([\pL\pN]) - ([\pL\pN])", r"\1-\2"),
     (r" ([.,!?;:)])", r"\1"),
     (r"\( ", "("),
 )
+
+
+def join_punctuation(texts):
+    """Removes the spaces that splitting punctuation added where text rarely has them: inside hyphenated
+    words (`T - Shirt` -> `T-Shirt`), before `. , ! ? ; : )` and after `(`."""
+    for pattern, rewrite in _PUNCTUATION_RULES:
+        texts = tf.strings.regex_replace(texts, pattern, rewrite)
+    return texts
 
 TOKENIZERS = {"char": CharacterTokenizer, "word": WordTokenizer, "wordpiece": WordPieceTokenizer}
 

@@ -22,8 +22,31 @@ def test_bleu_with_several_references_per_hypothesis():
     assert score.score == pytest.approx(100.0) and "nrefs:2" in score.signature
     single = metrics.corpus_bleu(["the cat sat on the mat"], ["a cat is on a mat"]).score
     assert single < 50.0
-    with pytest.raises(ValueError, match="same number"):
-        metrics.corpus_bleu(["a", "b"], [["a"], ["b", "c"]])
+    with pytest.raises(ValueError, match="at least one reference for every hypothesis.*index 1"):
+        metrics.corpus_bleu(["a", "b"], [["a"], []])
+
+
+def test_bleu_with_varying_reference_counts_equals_sacrebleu_with_padded_streams():
+    # E2E scoring: references grouped by MR, 1 to many each; lowercased, as the challenge's BLEU.
+    from sacrebleu.metrics import BLEU
+
+    hypotheses = ["The Eagle is a cheap pub .", "Zizzi serves French food in the city centre."]
+    references = [["The Eagle is a cheap pub.", "A cheap pub: the eagle.", "the Eagle pub is cheap"],
+                  ["Zizzi is a French place in the city centre."]]
+    streams = [[references[0][0], references[1][0]], [references[0][1], None], [references[0][2], None]]
+    expected = BLEU(lowercase=True).corpus_score(hypotheses, streams).score
+    score = metrics.corpus_bleu(hypotheses, references, lowercase=True)
+    assert score.score == pytest.approx(expected, abs=1e-12) and "case:lc" in score.signature
+    # Padding is not dropping: the second hypothesis keeps its single reference.
+    only_first = BLEU(lowercase=True).corpus_score(hypotheses[:1], [[r] for r in references[0]]).score
+    assert score.score != pytest.approx(only_first)
+
+
+def test_rouge_l_multi_takes_the_best_reference():
+    # LCS "the cat sat" (3 of 3 prediction words, 3 of 4 reference words): F1 = 2 * 1 * 0.75 / 1.75.
+    score = metrics.rouge_l_multi(["the cat sat"], [["a dog ran", "the cat sat down"]])
+    assert score == pytest.approx(2 * 0.75 / 1.75)
+    assert metrics.rouge_l_multi(["x y", "a b"], [["x y"], ["c d"]]) == pytest.approx(0.5)
 
 
 def test_exact_match_and_alignment_errors():

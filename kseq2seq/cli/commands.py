@@ -11,10 +11,11 @@ def add_parsers(commands):
     demo = commands.add_parser("demo", help="train a built-in task end to end (default: the dates translator)")
     demo.add_argument("--task", default="translation", choices=task_names("demo"))
     demo.add_argument("--output", help="default: saved_models/dates, saved_models/shop (dialogue), "
-                                       "saved_models/shapes (captioning)")
-    demo.add_argument("--epochs", type=int, help="default: 3 (translation), 12 (dialogue), 15 (captioning)")
+                                       "saved_models/shapes (captioning), saved_models/restaurants (data_to_text)")
+    demo.add_argument("--epochs", type=int, help="default: 3 (translation), 12 (dialogue), 15 (captioning), "
+                                                 "10 (data_to_text)")
     demo.add_argument("--num-train", type=int, help="default: 20000 (translation), 4000 (dialogue), "
-                                                    "3000 (captioning)")
+                                                    "3000 (captioning), 1500 records (data_to_text)")
     demo.add_argument("--seed", type=int, default=0)
 
     generate = commands.add_parser("generate", help="decode inputs with a saved model")
@@ -28,15 +29,17 @@ def add_parsers(commands):
                                                     "summarization: ROUGE with confidence intervals)")
     evaluate.add_argument("--task", default="translation", choices=task_names("evaluate"))
     evaluate.add_argument("--model", help="a saved model folder (or .keras file)")
-    evaluate.add_argument("--baseline", choices=["lead3"], help="summarization: score a baseline instead of a model")
+    evaluate.add_argument("--baseline", help="score a baseline instead of a model (summarization: lead3; "
+                                             "data_to_text: template)")
     evaluate.add_argument("--source-file", help="translation: source sentences, one per line")
     evaluate.add_argument("--target-file", help="translation: references, line-aligned")
     evaluate.add_argument("--data", help="summarization: JSON lines with article/highlights, a .source file "
-                                         "with a matching .target file, or tfds:cnn_dailymail")
+                                         "with a matching .target file, or tfds:cnn_dailymail; data_to_text: an "
+                                         "E2E CSV (references grouped by MR)")
     evaluate.add_argument("--split", default="test", help="split of a tensorflow-datasets source (a file is one split)")
     evaluate.add_argument("--tfds-data-dir", help="tfds:cnn_dailymail: folder with (or for) the prepared data set")
     evaluate.add_argument("--manual-dir", help="tfds:cnn_dailymail: folder with the original story archives")
-    evaluate.add_argument("--limit", type=int)
+    evaluate.add_argument("--limit", type=int, help="only the first N examples (data_to_text: distinct MRs)")
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--report", help="write a JSON report here")
     evaluate.add_argument("--lowercase", action="store_true", help="translation: case-insensitive BLEU (sacreBLEU -lc)")

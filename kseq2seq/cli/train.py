@@ -4,7 +4,7 @@ import argparse
 import os
 
 from kseq2seq.cli.common import parse_override
-from kseq2seq.tasks.registry import get_task, task_names
+from kseq2seq.tasks.registry import dataset_names, get_task, task_names
 
 
 def add_parser(commands, argument_default=None):
@@ -15,11 +15,11 @@ def add_parser(commands, argument_default=None):
     default = (lambda value: {}) if argument_default else (lambda value: {"default": value})
     train.add_argument("--task", choices=task_names("train_data"), **default("translation"))
     train.add_argument("--preset", help="required (here or in --config)")
-    train.add_argument("--dataset", choices=["dates", "news", "shop"],
+    train.add_argument("--dataset", choices=dataset_names(),
                        help="a built-in generated set (train/validation splits)")
     train.add_argument("--data", help="the task's data file (summarization: JSON lines with article/highlights; "
-                                       "dialogue: dialogue JSON lines)")
-    train.add_argument("--validation-data", help="JSON lines for validation")
+                                       "dialogue: dialogue JSON lines; data_to_text: an E2E CSV)")
+    train.add_argument("--validation-data", help="the task's validation file (same format as --data)")
     train.add_argument("--source-file")
     train.add_argument("--target-file")
     train.add_argument("--tsv", help="tab-separated source/target file instead of two files")

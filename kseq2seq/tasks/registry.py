@@ -12,6 +12,7 @@ when used (the command line's `--help` then imports no TensorFlow).
 - `read_inputs(texts) -> inputs`: turns `kseq2seq generate`'s argument or
   standard-input lines into what `task.generate` takes (default: as they are).
 - `demo(options, out) -> exit code`: `kseq2seq demo --task NAME`.
+- `datasets`: the built-in generated sets `train_data` takes as `--dataset NAME`.
 """
 
 import dataclasses
@@ -28,6 +29,7 @@ class TaskSpec:
     read_inputs: Any = None
     demo: Any = None
     description: str = ""
+    datasets: tuple = ()
 
     def resolve(self, field):
         """The field's value, importing a `"module:attribute"` string."""
@@ -41,11 +43,12 @@ class TaskSpec:
 _TASKS = {}
 
 
-def register_task(name, task_class, train_data=None, evaluate=None, read_inputs=None, demo=None, description=""):
+def register_task(name, task_class, train_data=None, evaluate=None, read_inputs=None, demo=None, description="",
+                  datasets=()):
     """Adds (or replaces) a task under `name`; see the module docstring for the functions."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"Expected a task name made of letters, digits and '_'. Received: name={name!r}")
-    _TASKS[name] = TaskSpec(name, task_class, train_data, evaluate, read_inputs, demo, description)
+    _TASKS[name] = TaskSpec(name, task_class, train_data, evaluate, read_inputs, demo, description, tuple(datasets))
     return _TASKS[name]
 
 
@@ -63,6 +66,11 @@ def task_names(with_field=None):
     return sorted(name for name, spec in _TASKS.items() if with_field is None or getattr(spec, with_field))
 
 
+def dataset_names():
+    """Every task's built-in `--dataset` names."""
+    return sorted({dataset for spec in _TASKS.values() for dataset in spec.datasets})
+
+
 def task_for(task):
     """The registered name of a task object's class (for metadata), or None."""
     for name, spec in _TASKS.items():
@@ -75,13 +83,19 @@ def task_for(task):
 
 register_task("translation", "kseq2seq.tasks.translation:Translator", train_data="kseq2seq.tasks.task_io:text_pairs",
               evaluate="kseq2seq.tasks.task_io:evaluate_translation", demo="kseq2seq.demos:run_demo_translation",
-              description="text to text: BLEU and exact match")
+              description="text to text: BLEU and exact match", datasets=("dates",))
 register_task("summarization", "kseq2seq.tasks.summarization:Summarizer",
               train_data="kseq2seq.tasks.task_io:summarization_pairs",
               evaluate="kseq2seq.tasks.task_io:evaluate_summarization",
-              description="long text to summary: ROUGE with confidence intervals")
+              description="long text to summary: ROUGE with confidence intervals", datasets=("news",))
 register_task("dialogue", "kseq2seq.tasks.dialogue:Responder", train_data="kseq2seq.tasks.task_io:dialogue_pairs",
               read_inputs="kseq2seq.tasks.task_io:read_conversations", demo="kseq2seq.demos:run_demo_dialogue",
-              description="conversation to reply")
+              description="conversation to reply", datasets=("shop",))
 register_task("captioning", "kseq2seq.tasks.captioning:Captioner", read_inputs="kseq2seq.tasks.task_io:read_paths",
               demo="kseq2seq.demos:run_demo_captioning", description="image to caption")
+register_task("data_to_text", "kseq2seq.tasks.data_to_text:DataToText",
+              train_data="kseq2seq.tasks.data_to_text_io:data_to_text_pairs",
+              evaluate="kseq2seq.tasks.data_to_text_io:evaluate_data_to_text",
+              read_inputs="kseq2seq.tasks.data_to_text_io:read_records", demo="kseq2seq.tasks.data_to_text_io:run_demo",
+              description="record (E2E meaning representation) to text: BLEU, ROUGE-L, slot error rate",
+              datasets=("restaurants",))

@@ -105,7 +105,13 @@ class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
                             "wrap a single input in a list")
         # Constructor arguments are attributes of the same name, so the task's own values fill the config.
         config = self.task_arguments(vars(self))
-        return self.preprocessor.prepare([self.format_source(s, config) for s in sources])
+        formatted = []
+        for i, source in enumerate(sources):
+            try:
+                formatted.append(self.format_source(source, config))
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"inputs[{i}]: {error}") from None
+        return self.preprocessor.prepare(formatted)
 
     def _pairs_dataset(self, pairs):
         sources, targets = split_pairs(pairs)

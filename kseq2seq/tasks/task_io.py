@@ -129,6 +129,8 @@ def evaluate_summarization(options, out):
 
     if (options.model is None) == (options.baseline is None):
         raise ValueError("Expected exactly one of --model or --baseline for --task summarization.")
+    if options.baseline not in (None, "lead3"):
+        raise ValueError(f"Expected --baseline lead3 for --task summarization. Received: --baseline {options.baseline}")
     pairs, ids, data_report = _summarization_data(options)
     articles, references = [a for a, _ in pairs], [h for _, h in pairs]
     progress = keras.utils.Progbar(len(pairs), unit_name="article")

@@ -1,0 +1,195 @@
+import io
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kseq2seq
+from kseq2seq.datasets.e2e import load_restaurants
+
+HERE = os.path.dirname(__file__)
+BEAM = {"num_beams": 3, "length_penalty": 0.6, "nbest": 2}
+# The large tests' floors. 500 steps of e2e_lstm, greedy, all 547 dev MRs: measured BLEU 53.67, SER 43.66%
+# on a 2-core AMD EPYC.
+BLEU_FLOOR_500_STEPS = 45.0
+SER_CEILING_500_STEPS = 55.0
+# The demo (records_small, 10 epochs on 1,500 generated records): measured BLEU 73.40, SER 4.17% on its test MRs.
+DEMO_BLEU_FLOOR = 60.0
+DEMO_SER_CEILING = 12.0
+# Names and places never seen in training, with regex and non-ASCII characters.
+UNSEEN = ["name[Ölmez & Sons (2)], area[riverside], near[Zeta*Tau]", "name[Mi], priceRange[cheap]",
+          "name[Quorvash Lint], eatType[pub], food[Italian], familyFriendly[no], near[St. Ives+]"]
+
+
+@pytest.fixture(scope="module")
+def restaurants():
+    return load_restaurants(num_train=200, num_validation=0, num_test=0, seed=5)[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(restaurants):
+    """A small DataToText model trained for 400 steps on 600 generated pairs (about 25 s on 2 cores)."""
+    keras.utils.set_random_seed(1234)
+    model = kseq2seq.DataToText.from_preset("records_small", train_texts=restaurants, units=48, embedding_dim=32)
+    model.fit(model.make_dataset(restaurants, batch_size=32).cache().repeat(), steps_per_epoch=100, epochs=4,
+              verbose=0)
+    return model
+
+
+def names_of(mr):
+    return [v for a, v in kseq2seq.records.parse_mr(mr) if a in ("name", "near")]
+
+
+def test_unseen_names_come_out_exactly_with_every_strategy(tiny_model, restaurants):
+    vocabulary = set(tiny_model.preprocessor.target_tokenizer.vocabulary)
+    assert not {"Ölmez", "Quorvash", "Zeta"} & vocabulary and "xnamex" in vocabulary
+    for options in ({}, {"sampler": "beam", **BEAM}, {"sampler": "sample", "seed": 3}):
+        records = tiny_model.generate(UNSEEN, return_details=True, **options)
+        for mr, record in zip(UNSEEN, records):
+            # Greedy and beam search always name the place; sampling from this small model may not.
+            assert "xnamex" in record.output_tokens or options.get("sampler") == "sample", (mr, record)
+            for text in record.texts:
+                # Each name appears exactly as given where the model wrote its placeholder; no placeholder remains.
+                assert "xnamex" not in text and "xnearx" not in text
+            for value, token in zip(names_of(mr), ("xnamex", "xnearx")):
+                assert (value in record.text) == (token in record.output_tokens), (mr, record)
+
+
+def test_dicts_and_mr_strings_give_the_same_text_and_bad_inputs_name_the_input(tiny_model):
+    as_dicts = [dict(kseq2seq.records.parse_mr(mr)) for mr in UNSEEN]
+    assert tiny_model.generate(as_dicts) == tiny_model.generate(UNSEEN)
+    with pytest.raises(ValueError, match=r"inputs\[1\]: Expected a meaning representation.*'name The Eagle'"):
+        tiny_model.generate([UNSEEN[0], "name The Eagle"])
+    with pytest.raises(ValueError, match=r"inputs\[0\]: Expected a record with at least one attribute"):
+        tiny_model.generate([{}])
+    with pytest.raises(TypeError, match=r"inputs\[0\]: Expected an MR string or a dict.*Received: int"):
+        tiny_model.generate([3])
+
+
+def test_saved_and_exported_models_write_the_same_texts(tiny_model, tmp_path):
+    path = kseq2seq.saving.save(tiny_model, str(tmp_path / "model"), {}, overwrite=True)
+    assert kseq2seq.load(path).generate(UNSEEN) == tiny_model.generate(UNSEEN)
+    version = str(tmp_path / "export" / "1")
+    tiny_model.export(version, formats=("saved_model", "tflite"), beam_config=BEAM)
+    ids = [tiny_model.preprocessor.tokenize_source([mr]).numpy() for mr in UNSEEN]
+    requests = [{"saved_model": version, "inputs": UNSEEN, "tflite": os.path.join(version, "tflite", "model.tflite"),
+                 "tflite_dtype": "int32", "tflite_inputs": [{"encoder_token_ids": i.tolist()} for i in ids]}]
+    file = tmp_path / "requests.json"
+    file.write_text(json.dumps(requests))
+    result = subprocess.run([sys.executable, os.path.join(HERE, "serving_client.py"), "--requests", str(file)],
+                            capture_output=True, text=True, timeout=300, cwd="/",
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.splitlines()[-1])
+    assert served["modules"] == []
+    saved = served["results"][0]["saved_model"]
+    assert saved["serving_default"]["outputs"] == tiny_model.generate(UNSEEN)
+    beam = tiny_model.generate(UNSEEN, sampler="beam", return_details=True, **BEAM)
+    assert saved["beam_search"]["outputs"] == [r.texts for r in beam]
+    # The ids-level TFLite model gives placeholder ids, as generate_ids does; the app puts names back.
+    for source_ids, tflite in zip(ids, served["results"][0]["tflite"]):
+        expected = tiny_model.generate_ids(tf.constant(source_ids)).token_ids.numpy()[:, 0]
+        np.testing.assert_array_equal(tflite["serving_default"], expected)
+    with open(os.path.join(version, "tflite", "kseq2seq.json"), encoding="utf-8") as f:
+        meta = json.load(f)
+    assert meta["placeholders"] == ["xnamex", "xnearx"] and meta["delexicalized"] == ["name", "near"]
+
+
+def run(argv, stdin=None):
+    from kseq2seq.cli import main
+
+    out = io.StringIO()
+    old = sys.stdin
+    sys.stdin = io.StringIO(stdin or "")
+    try:
+        return main(argv, out=out), out.getvalue()
+    finally:
+        sys.stdin = old
+
+
+def test_cli_train_generate_and_evaluate(tiny_model, tmp_path):
+    code, output = run(["train", "--task", "data_to_text", "--preset", "records_small", "--dataset", "restaurants",
+                        "--limit", "40", "--max-steps", "2", "--set", "units=8", "--set", "embedding_dim=8",
+                        "--output", str(tmp_path / "trained")])
+    assert code == 0 and "Trained 2 steps" in output
+    path = kseq2seq.saving.save(tiny_model, str(tmp_path / "model"), {}, overwrite=True)
+    lines = UNSEEN[0] + "\n" + json.dumps(dict(kseq2seq.records.parse_mr(UNSEEN[1]))) + "\n"
+    code, output = run(["generate", "--model", path], stdin=lines)
+    assert code == 0 and output.splitlines() == tiny_model.generate(UNSEEN[:2])
+    data = tmp_path / "dev.csv"
+    data.write_text('mr,ref\n"name[Mi], priceRange[cheap]",Mi is a cheap place.\n'
+                    '"name[Mi], priceRange[cheap]",Mi is cheap.\n"name[Ab], area[riverside]",Ab is by the river.\n',
+                    encoding="utf-8")
+    report = tmp_path / "report.json"
+    code, output = run(["evaluate", "--task", "data_to_text", "--baseline", "template", "--data", str(data),
+                        "--report", str(report)])
+    assert code == 0
+    result = json.loads(report.read_text())
+    outputs = ["Mi is a cheap place.", "Ab is a place. It is in the riverside area."]
+    assert [e["output"] for e in result["per_example"]] == outputs
+    expected = kseq2seq.metrics.corpus_bleu(outputs, [["Mi is a cheap place.", "Mi is cheap."],
+                                                      ["Ab is by the river."]], lowercase=True)
+    assert result["bleu"] == pytest.approx(expected.score) and f"BLEU = {expected.score:.2f}" in output
+    assert result["slot_error_rate"] == 0.0 and result["num_mrs"] == 2
+    code, output = run(["evaluate", "--task", "data_to_text", "--model", path, "--data", str(data), "--limit", "1"])
+    assert code == 0 and "1 MRs of" in output
+
+def test_cli_errors_name_the_option(tmp_path, capsys):
+    assert run(["evaluate", "--task", "data_to_text", "--baseline", "lead3", "--data", "x.csv"])[0] == 2
+    assert "Expected --baseline template for --task data_to_text. Received: lead3" in capsys.readouterr().err
+    code, _ = run(["train", "--task", "data_to_text", "--preset", "records_small", "--output", str(tmp_path / "m")])
+    assert code == 2 and "Expected --dataset restaurants or --data (an E2E CSV)" in capsys.readouterr().err
+    assert run(["evaluate", "--task", "data_to_text", "--baseline", "template", "--data", "x.csv"])[0] == 2
+    assert "Expected an E2E CSV file (columns mr,ref). Received: 'x.csv' (no such file)" in capsys.readouterr().err
+
+
+@pytest.mark.large
+def test_e2e_preset_on_the_shared_e2e_data_passes_a_dev_floor(tmp_path):
+    """The documented E2E command, cut to 500 steps (about 2.5 minutes on 2 AVX-512 cores), scored on all of dev."""
+    from conftest import shared_data
+
+    train, dev = shared_data("e2e", "train.csv"), shared_data("e2e", "dev.csv")
+    model = str(tmp_path / "e2e")
+    code, output = run(["train", "--task", "data_to_text", "--preset", "e2e_lstm", "--data", train, "--epochs", "1",
+                        "--max-steps", "500", "--output", model])
+    assert code == 0 and "Trained 500 steps" in output, output
+    report = tmp_path / "dev.json"
+    code, output = run(["evaluate", "--task", "data_to_text", "--model", model, "--data", dev, "--sampler", "greedy",
+                        "--report", str(report)])
+    print(output)
+    result = json.loads(report.read_text())
+    assert result["num_mrs"] == 547
+    # Floors below the measured figures (top of this file) leave room for other CPUs' rounding.
+    assert result["bleu"] >= BLEU_FLOOR_500_STEPS and result["slot_error_rate"] <= SER_CEILING_500_STEPS
+
+
+@pytest.mark.large
+def test_demo_data_to_text_writes_unseen_names_from_the_export(tmp_path, capsys):
+    from kseq2seq import cli
+
+    assert cli.main(["demo", "--task", "data_to_text", "--output", str(tmp_path / "restaurants")]) == 0
+    output = capsys.readouterr().out
+    with capsys.disabled():
+        print("\n" + output)
+    line = next(l for l in output.splitlines() if l.startswith("Test ("))
+    bleu = float(line.split("BLEU ")[1].split(",")[0])
+    ser = float(line.split("slot error rate ")[1].rstrip("%"))
+    assert bleu >= DEMO_BLEU_FLOOR and ser <= DEMO_SER_CEILING, line
+    texts = [l.split("-> ", 1)[1] for l in output.split("names never seen in training:")[1].splitlines() if "-> " in l]
+    assert len(texts) == 2 and "Zanzibar Moon" in texts[0], texts
+    assert "Quintessa" in texts[1] and "The Lighthouse" in texts[1], texts
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from kseq2seq.tasks import data_to_text, data_to_text_io
+
+    for module in (data_to_text, data_to_text_io):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
