@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from kseq2seq.preprocessors.base import as_batch
 from kseq2seq.preprocessors.text import Seq2SeqPreprocessor
-from kseq2seq.tokenizers import WordTokenizer, get_tokenizer_class, join_punctuation
+from kseq2seq.tokenizers import WordTokenizer, join_punctuation
 
 
 def placeholder(attribute):
@@ -114,12 +114,8 @@ class RecordPreprocessor(Seq2SeqPreprocessor):
             mrs, refs = tf.constant(sources[start : start + 1024]), targets[start : start + 1024]
             linear.extend(s.decode("utf-8") for s in linearize(mrs, attributes).numpy())
             delexed.extend(t.decode("utf-8") for t in delexicalize(mrs, refs, attributes).numpy())
-        tokenizer_class = get_tokenizer_class(config["tokenizer"])
-        args = {key: config[key] for key in ("max_vocabulary_size", "min_count", "lowercase")}
-        return cls(tokenizer_class.from_texts(linear, name="source_tokenizer", **args),
-                   tokenizer_class.from_texts(delexed, name="target_tokenizer", **args),
-                   delexicalized=attributes, source_length=config["source_length"],
-                   target_length=config["target_length"])
+        return cls(*cls.learn_tokenizers(linear, delexed, config), delexicalized=attributes,
+                   source_length=config["source_length"], target_length=config["target_length"])
 
     def linearize(self, sources):
         return linearize(sources, self.delexicalized)

@@ -41,16 +41,21 @@ class Seq2SeqPreprocessor(Preprocessor):
     @classmethod
     def from_data(cls, sources, targets, config):
         """Vocabularies learned from the training texts with the preset's tokenizer and sizes."""
-        tokenizer_class = get_tokenizer_class(config["tokenizer"])
-        args = {key: config[key] for key in ("max_vocabulary_size", "min_count", "lowercase")}
         return cls(
-            tokenizer_class.from_texts(sources, name="source_tokenizer", **args),
-            tokenizer_class.from_texts(targets, name="target_tokenizer", **args),
+            *cls.learn_tokenizers(sources, targets, config),
             source_length=config["source_length"],
             target_length=config["target_length"],
             copy_source_words=config.get("pointer_generator", False),
             truncate_source=config.get("truncate_source", "end"),
         )
+
+    @staticmethod
+    def learn_tokenizers(sources, targets, config):
+        """`(source, target)` tokenizers of the preset's kind and sizes, vocabularies learned from the texts."""
+        tokenizer_class = get_tokenizer_class(config["tokenizer"])
+        args = {key: config[key] for key in ("max_vocabulary_size", "min_count", "lowercase")}
+        return (tokenizer_class.from_texts(sources, name="source_tokenizer", **args),
+                tokenizer_class.from_texts(targets, name="target_tokenizer", **args))
 
     @property
     def encoder_input_names(self):

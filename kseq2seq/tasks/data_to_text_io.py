@@ -114,10 +114,10 @@ def evaluate_data_to_text(options, out):
         system = lambda batch, _: [template(mr) for mr in batch]  # noqa: E731
     else:
         from kseq2seq import saving
-        from kseq2seq.tasks.task_io import _decoding_report
+        from kseq2seq.tasks.task_io import decoding_report
 
         model = saving.load(options.model)
-        decoding = _decoding_report(model, options.decoding)
+        decoding = decoding_report(model, options.decoding)
         system = lambda batch, options: model.generate(batch, batch_size=len(batch), **options)  # noqa: E731
     started = time.perf_counter()
     outputs = _generate_all(system, mrs, options.batch_size, options.decoding)

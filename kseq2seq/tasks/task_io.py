@@ -75,7 +75,8 @@ def read_paths(lines):
     return list(lines)
 
 
-def _decoding_report(model, decoding):
+def decoding_report(model, decoding):
+    """The decoding an evaluation used: the model's generation config with the command's options over it."""
     config = model.generation_options(**decoding)
     return {**config.to_dict(), "max_length": config.max_length or model.max_length}
 
@@ -92,7 +93,7 @@ def evaluate_translation(options, out):
     model = saving.load(options.model)
     result = evaluate_generation(model, pairs, batch_size=options.batch_size, decoding=options.decoding,
                                  lowercase=options.lowercase)
-    result["decoding"] = _decoding_report(model, options.decoding)
+    result["decoding"] = decoding_report(model, options.decoding)
     print(f"BLEU = {result['bleu']:.2f} ({result['bleu_signature']})", file=out)
     print(f"Exact match = {result['exact_match']:.2%} on {result['num_examples']} examples", file=out)
     return result
@@ -141,7 +142,7 @@ def evaluate_summarization(options, out):
             progress.add(1)
     else:
         model = saving.load(options.model)
-        decoding = _decoding_report(model, options.decoding)
+        decoding = decoding_report(model, options.decoding)
         for start in range(0, len(articles), options.batch_size):
             batch = articles[start : start + options.batch_size]
             outputs = model.generate(batch, batch_size=options.batch_size, **options.decoding)
