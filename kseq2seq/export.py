@@ -16,7 +16,7 @@ neither Python nor kseq2seq. Signatures, all batch-first:
 - `generate_ids`: `encoder_token_ids` int32 `[batch, length]` (and
   `encoder_extended_ids` for a pointer-generator) -> `token_ids` int32
   `[batch, max_length]` (the best output: `[END]` then 0-padding), `scores`,
-  decoded as `serving_default`.
+  decoded as `serving_default` but never reranked (a reranker reads texts).
 
 Layout (TF Serving's `<name>/<version>/`): the folder given is the version
 folder; `assets.extra/kseq2seq.json` holds the metadata (preset, special
@@ -68,10 +68,15 @@ def metadata(task, default, beam):
         "signatures": {
             "serving_default": default.describe(),
             "beam_search": beam.describe(),
-            "generate_ids": default.describe(),
+            "generate_ids": _ids_level(default.describe()),
         },
     }
     return info
+
+
+def _ids_level(described):
+    """A signature's decoding as the id-level endpoints run it: a reranker needs the texts, so none reranks."""
+    return {**described, "rerank": False} if "rerank" in described else described
 
 
 def _id_signature(task, batch=None):
@@ -83,10 +88,17 @@ def _id_inputs(task, tensors):
     return dict(zip(task.preprocessor.encoder_input_names, tensors))
 
 
+def _archive(task):
+    """An empty `ExportArchive` tracking the task's models (an ensemble's members)."""
+    archive = keras.export.ExportArchive()
+    for model in getattr(task, "members", [task]):
+        archive.track(model)  # add_endpoint tracks the StringLookup tables the endpoints use
+    return archive
+
+
 def build_archive(task, default, beam):
     """An `ExportArchive` with the three serving signatures of `task`."""
-    archive = keras.export.ExportArchive()
-    archive.track(task)  # add_endpoint tracks the StringLookup tables the endpoints use
+    archive = _archive(task)
 
     def best(inputs):
         result = task.decode_strings(inputs, default)
@@ -126,8 +138,7 @@ def tflite_model(task, default, beam, work_dir, quantization=None):
         out = task.generate_ids(_id_inputs(task, encoder_inputs), beam)
         return {"token_ids": out.token_ids, "scores": out.scores}
 
-    archive = keras.export.ExportArchive()
-    archive.track(task)
+    archive = _archive(task)
     archive.add_endpoint("serving_default", best, input_signature=ids)
     archive.add_endpoint("beam_search", beam_search, input_signature=ids)
     saved_model = os.path.join(work_dir, "tflite_source")
@@ -152,7 +163,9 @@ def _write_tflite(task, folder, default, beam, info, quantization):
         with open(os.path.join(target, f"{name}_vocabulary.txt"), "w", encoding="utf-8") as f:
             f.write("".join(token.replace("\n", "\\n") + "\n" for token in tokenizer.vocabulary))
     with open(os.path.join(target, "kseq2seq.json"), "w", encoding="utf-8") as f:
-        json.dump({**info, "tflite_quantization": quantization}, f, indent=1, ensure_ascii=False)
+        signatures = {name: _ids_level(described) for name, described in info["signatures"].items()}
+        json.dump({**info, "signatures": signatures, "tflite_quantization": quantization}, f, indent=1,
+                  ensure_ascii=False)
 
 
 def export(task, path, formats=("saved_model",), overwrite=False, beam_config=None, tflite_quantization=None):

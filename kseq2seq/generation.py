@@ -13,8 +13,11 @@ from kseq2seq import decoding
 from kseq2seq.utils import check_bool
 
 # The options that only matter for one sampler (the others ignore them).
-BEAM_FIELDS = ("num_beams", "length_penalty", "nbest")
+BEAM_FIELDS = ("num_beams", "length_penalty", "nbest", "rerank")
 SAMPLING_FIELDS = ("temperature", "top_k", "top_p")
+# Every sampler's controls (`kseq2seq.decoding.controls`); reports name them only when set.
+CONTROL_DEFAULTS = {"no_repeat_ngram_size": 0, "repetition_penalty": 1.0, "bad_words": ()}
+CONTROL_FIELDS = tuple(CONTROL_DEFAULTS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +32,14 @@ class GenerationConfig:
         min_length: tokens generated before `[END]` may be chosen.
         max_length: tokens generated at most (None: the task's `max_length`).
         allow_unknown: False rules out generating `[UNK]`.
+        no_repeat_ngram_size: n > 0: no n-gram of output tokens occurs twice (fairseq, Hugging Face).
+        repetition_penalty: > 1 discourages tokens already generated (Hugging Face's definition).
+        bad_words: words or phrases (strings, tokenized by the task's target
+            tokenizer) never generated.
+        rerank: beam search reorders all `num_beams` hypotheses by the task's
+            reranker before keeping the `nbest` (`DataToText`: fewest slot
+            errors against the MR first; equal ones keep the beam's order).
+            Other samplers have one hypothesis and ignore it.
 
     Example:
 
@@ -52,8 +63,18 @@ class GenerationConfig:
     min_length: int = 0
     max_length: int = None
     allow_unknown: bool = True
+    rerank: bool = False
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
+    bad_words: tuple = ()
 
     def __post_init__(self):
+        if isinstance(self.bad_words, list):
+            object.__setattr__(self, "bad_words", tuple(self.bad_words))  # hashable, as a saved config's list is not
+        if not all(isinstance(word, str) and word.strip() for word in self.bad_words):
+            raise ValueError(f"Expected bad_words to be a list of non-blank strings (words or phrases). "
+                             f"Received: bad_words={self.bad_words!r}")
+        decoding.check_control_args(self.no_repeat_ngram_size, self.repetition_penalty, self.bad_words)
         decoding.check_decoding_config(self.sampler, self.max_length, self.num_beams, self.length_penalty,
                                        self.nbest, self.temperature, self.top_k, self.top_p, self.seed,
                                        self.min_length)
@@ -63,6 +84,7 @@ class GenerationConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"Expected seed to be an integer. Received: seed={self.seed!r}")
         check_bool("allow_unknown", self.allow_unknown)
+        check_bool("rerank", self.rerank)
 
     @classmethod
     def fields(cls):
@@ -92,7 +114,8 @@ class GenerationConfig:
 
     def decoding_args(self, max_length):
         """Keyword arguments of `decoding.decode` for this config (only the chosen sampler's options)."""
-        args = {"sampler": self.sampler, "max_length": self.max_length or max_length, "min_length": self.min_length}
+        args = {"sampler": self.sampler, "max_length": self.max_length or max_length, "min_length": self.min_length,
+                "no_repeat_ngram_size": self.no_repeat_ngram_size, "repetition_penalty": self.repetition_penalty}
         if self.sampler == "beam":
             args.update(num_beams=self.num_beams, length_penalty=self.length_penalty, nbest=self.nbest)
         elif self.sampler == "sample":
@@ -102,6 +125,8 @@ class GenerationConfig:
     def describe(self):
         """The options that decide the output, for export metadata and reports."""
         keep = {"sampler", "min_length", "max_length", "allow_unknown"}
+        keep |= {key for key in CONTROL_FIELDS if getattr(self, key) != CONTROL_DEFAULTS[key]}
         keep |= set(BEAM_FIELDS) if self.sampler == "beam" else set()
         keep |= set(SAMPLING_FIELDS) | {"seed"} if self.sampler == "sample" else set()
-        return {key: value for key, value in self.to_dict().items() if key in keep}
+        return {key: list(value) if isinstance(value, tuple) else value  # as JSON reads it back
+                for key, value in self.to_dict().items() if key in keep}

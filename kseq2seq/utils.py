@@ -10,6 +10,22 @@ SPECIAL_TOKENS = (PAD, UNK, START, END)
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 
 
+def decode_utf8(data, name):
+    """Bytes -> text; not UTF-8 is a ValueError naming `name` (a file, "standard input") and the line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ValueError(f"{name}, line {line}: expected UTF-8 text. Received byte "
+                         f"{data[error.start:error.start + 1]!r} ({error.reason})") from None
+
+
+def read_utf8(path):
+    """A file's text, decoded as `decode_utf8` does (the error names the file and the line)."""
+    with open(path, "rb") as f:
+        return decode_utf8(f.read(), path)
+
+
 def config_fields(obj, *names, **renamed):
     """A `get_config` fragment: `{name: obj.name}` for `names`, `{key: obj.attribute}` for `key="attribute"`."""
     return {**{name: getattr(obj, name) for name in names},

@@ -2,9 +2,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
+@pytest.mark.large  # a whole example in its own process (about 25 s): end to end, kept out of the fast suite
 def test_dates_translator_example_runs(tmp_path):
     """apps/dates_translator.py end to end at a tiny size: prints outputs, writes the plot and the export."""
     output = str(tmp_path / "example")

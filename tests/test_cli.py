@@ -2,6 +2,7 @@ import io
 import json
 import os
 import re
+import sys
 
 import pytest
 
@@ -24,7 +25,7 @@ def run(argv):
     return code, out.getvalue()
 
 
-def test_train_generate_evaluate(tmp_path, tiny_dates):
+def test_train_generate_evaluate(tmp_path, tiny_dates, capsys):
     src, tgt = write_pairs(str(tmp_path), tiny_dates)
     model_dir = str(tmp_path / "model")
     code, _ = run(["train", "--preset", "bahdanau_gru_small", "--source-file", src, "--target-file", tgt,
@@ -45,6 +46,19 @@ def test_train_generate_evaluate(tmp_path, tiny_dates):
     assert code == 0 and [line[0] for line in lines] == ["0", "0"] and float(lines[0][1]) >= float(lines[1][1])
     code, _ = run(["generate", "--model", model_dir, "--sampler", "sample", "--top-p", "0", "x"])
     assert code == 2
+    controlled = model.generate(["3 June 2019"], prefix="20", no_repeat_ngram_size=1, repetition_penalty=1.2,
+                                bad_words=["9", "1"])
+    code, output = run(["generate", "--model", model_dir, "--prefix", "20", "--no-repeat-ngram-size", "1",
+                        "--repetition-penalty", "1.2", "--bad-word", "9", "--bad-word", "1", "3 June 2019"])
+    assert code == 0 and output.splitlines() == controlled and controlled[0].startswith("20")
+    assert "9" not in controlled[0] and "1" not in controlled[0]
+    # Standard input that is not UTF-8: an error naming the line, not TensorFlow's conversion error.
+    stdin, sys.stdin = sys.stdin, io.TextIOWrapper(io.BytesIO("3 June 2019\n4 März 2019\n".encode("latin-1")))
+    try:
+        assert run(["generate", "--model", model_dir]) == (2, "")
+    finally:
+        sys.stdin = stdin
+    assert "standard input, line 2: expected UTF-8 text. Received byte b'\\xe4'" in capsys.readouterr().err
 
     report = str(tmp_path / "report.json")
     code, output = run(["evaluate", "--model", model_dir, "--source-file", src, "--target-file", tgt,

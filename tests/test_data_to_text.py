@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import kseq2seq
 from kseq2seq.datasets.e2e import load_restaurants
+from kseq2seq.slot_errors import ERROR_KINDS, slot_errors
 
 HERE = os.path.dirname(__file__)
 BEAM = {"num_beams": 3, "length_penalty": 0.6, "nbest": 2}
@@ -58,6 +59,23 @@ def test_unseen_names_come_out_exactly_with_every_strategy(tiny_model, restauran
                 assert "xnamex" not in text and "xnearx" not in text
             for value, token in zip(names_of(mr), ("xnamex", "xnearx")):
                 assert (value in record.text) == (token in record.output_tokens), (mr, record)
+
+
+def test_rerank_puts_the_beams_with_fewest_slot_errors_first(tiny_model):
+    beam = {"sampler": "beam", "num_beams": 4, "length_penalty": 0.6}
+    mrs = UNSEEN + [mr for mr, _ in load_restaurants(num_train=12, num_validation=0, num_test=0, seed=9)[0]]
+    plain = tiny_model.generate(mrs, return_details=True, nbest=4, rerank=False, **beam)
+    reranked = tiny_model.generate(mrs, return_details=True, nbest=4, rerank=True, **beam)
+    best = tiny_model.generate(mrs, nbest=1, rerank=True, **beam)
+    moved = 0
+    for mr, before, after, first in zip(mrs, plain, reranked, best):
+        errors = [sum(slot_errors(mr, text)[kind] for kind in ERROR_KINDS) for text in before.texts]
+        order = sorted(range(4), key=lambda i: errors[i])  # stable: equal errors keep the beam's order
+        assert after.texts == [before.texts[i] for i in order], (mr, errors)
+        assert after.scores == [before.scores[i] for i in order]
+        assert first == after.text
+        moved += order[0] != 0
+    assert moved >= 2  # the case this test is for: the beam's best is not the fewest-errors output
 
 
 def test_dicts_and_mr_strings_give_the_same_text_and_bad_inputs_name_the_input(tiny_model):

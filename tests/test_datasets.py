@@ -40,6 +40,11 @@ def test_text_pairs_and_misaligned_files(tmp_path):
     assert "3 lines" in str(error.value) and "2 lines" in str(error.value)
     with pytest.raises(FileNotFoundError, match="target_file"):
         text_files.load_text_pairs(str(src), str(tmp_path / "missing"))
+    latin1 = tmp_path / "latin1.de"
+    latin1.write_bytes("eins\nzwei\nGrüße\n".encode("latin-1"))
+    for load in (lambda: text_files.load_text_pairs(str(src), str(latin1)), lambda: text_files.load_tsv(str(latin1))):
+        with pytest.raises(ValueError, match=r"latin1.de, line 3: expected UTF-8 text. Received byte b'\\xfc'"):
+            load()
 
 
 def test_tsv(tmp_path):

@@ -75,7 +75,7 @@ def test_metadata_describes_the_model(tiny_translator, exported):
     assert meta["special_token_ids"] == {"[PAD]": 0, "[UNK]": 1, "[START]": 2, "[END]": 3}
     assert meta["target_vocabulary"] == tiny_translator.preprocessor.target_tokenizer.vocabulary
     common = {"min_length": 0, "max_length": None, "allow_unknown": True}
-    assert meta["signatures"]["beam_search"] == {"sampler": "beam", **BEAM, **common}
+    assert meta["signatures"]["beam_search"] == {"sampler": "beam", **BEAM, "rerank": False, **common}
     assert meta["signatures"]["serving_default"] == {"sampler": "greedy", **common}
     assert sorted(os.listdir(path)) == ["assets", "assets.extra", "fingerprint.pb", "saved_model.pb", "tflite", "variables"]
     assert sorted(os.listdir(os.path.join(path, "tflite"))) == [

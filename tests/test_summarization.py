@@ -161,3 +161,13 @@ def test_pointer_generator_beats_attention_baseline_on_news_rouge2(tmp_path, cap
     with capsys.disabled():
         print(f"\nnews test ROUGE-2 F1: {rouge2}")
     assert rouge2["pointer_generator"] >= rouge2["attention_lstm"] + 20, rouge2
+
+
+def test_no_repeat_ngram_size_covers_copied_words(copier):
+    # A copied word has one extended id per source, so banning repeats bans copying it twice.
+    articles = [f"winner : {word} {word} ." for word in ("Zorbel", "Quank", "Ombrix", "Tavish")]
+    plain = copier.generate(articles, return_details=True)
+    controlled = copier.generate(articles, no_repeat_ngram_size=1, return_details=True)
+    assert any(len(set(r.output_tokens)) < len(r.output_tokens) for r in plain), [r.text for r in plain]
+    for record in controlled:
+        assert len(set(record.output_tokens)) == len(record.output_tokens), record.text

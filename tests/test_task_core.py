@@ -38,10 +38,13 @@ def _dates():
     return load_dates(num_train=64, num_validation=1, num_test=12, seed=4)
 
 
-def translator_beam():
+def translator_beam_controls():
     train, _, test = _dates()
     task = kseq2seq.Translator.from_preset("bahdanau_lstm_base", train_texts=train, units=8, embedding_dim=4,
                                            num_encoder_layers=1, tokenizer="char", max_length=12)
+    # The decoding controls live in the generation config, so every export decodes with them too.
+    task.generation_config = task.generation_config.replace(no_repeat_ngram_size=2, repetition_penalty=1.5,
+                                                            bad_words=("9", "0 1"))
     return task, [s for s, _ in test] + [""]
 
 
@@ -78,7 +81,7 @@ def sampling_responder():
     return task, [turns for turns, _ in test]
 
 
-TASKS = {"translator_beam": translator_beam, "summarizer_min_length": summarizer_min_length,
+TASKS = {"translator_beam_controls": translator_beam_controls, "summarizer_min_length": summarizer_min_length,
          "photo_captioner": photo_captioner, "sampling_responder": sampling_responder}
 
 
@@ -242,9 +245,41 @@ def test_generation_config_is_validated_once_and_names_the_option():
     assert config.replace(num_beams=None) == config  # None leaves an option as it is
     for bad, message in [({"num_beams": 0}, "num_beams"), ({"nbest": 5}, "nbest=5"), ({"top_p": 2.0}, "top_p"),
                          ({"sampler": "nucleus"}, "sampler='nucleus'"), ({"allow_unknown": "no"}, "allow_unknown"),
-                         ({"seed": 1.5}, "seed=1.5"), ({"beams": 3}, "unknown: \\['beams'\\]")]:
+                         ({"seed": 1.5}, "seed=1.5"), ({"rerank": 1}, "rerank"), ({"beams": 3}, "unknown: \\['beams'\\]")]:
         with pytest.raises(ValueError, match=message):
             config.replace(**bad)
     assert kseq2seq.GenerationConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown"):
         kseq2seq.GenerationConfig.from_dict({"sampler": "greedy", "beam": 2})
+
+
+def test_rerank_needs_a_task_with_a_reranker(tiny_translator):
+    with pytest.raises(ValueError, match="Translator has no reranker. Received: rerank=True"):
+        tiny_translator.generate(["3 May 2001"], sampler="beam", rerank=True)
+
+
+def test_prefixes_bad_words_and_ngram_controls_reach_generate(tiny_translator):
+    sources = ["3 May 2001", "December 24, 1999", "12/07/1987"]
+    plain = tiny_translator.generate(sources, return_details=True)
+    assert all(len(r.text) == 10 for r in plain)  # dates, of which the first 5 characters are forced below
+    # Forcing the tokens the model would choose anyway changes no output; forced tokens add 0 to the score
+    # (log-probabilities are those of the controlled distribution), so scores rise.
+    forced = tiny_translator.generate(sources, prefix=[r.text[:5] for r in plain], return_details=True)
+    assert [r.text for r in forced] == [r.text for r in plain]
+    assert all(f.score > p.score for f, p in zip(forced, plain))
+    assert [t[:5] for t in tiny_translator.generate(sources, prefix="2024-")] == ["2024-"] * 3
+    for sampler in ("greedy", "beam", "sample"):
+        for text in tiny_translator.generate(sources, sampler=sampler, no_repeat_ngram_size=1, bad_words=["-"]):
+            assert "-" not in text and len(set(text)) == len(text), (sampler, text)
+    with pytest.raises(ValueError, match=r"one prefix per input \(3\). Received: 2"):
+        tiny_translator.generate(sources, prefix=["a", "b"])
+    with pytest.raises(ValueError, match="bad_words"):
+        tiny_translator.generate(sources, bad_words=[" "])
+
+
+def test_blank_inputs_give_empty_outputs_not_invented_ones(tiny_translator):
+    records = tiny_translator.generate(["", "  \t", "3 May 2001"], return_details=True)
+    assert [(r.text, r.score, r.output_tokens) for r in records[:2]] == [("", 0.0, ["[END]"])] * 2
+    assert records[2].text == tiny_translator.generate(["3 May 2001"])[0] != ""
+    beam = tiny_translator.generate([" "], sampler="beam", num_beams=3, nbest=2, return_details=True)[0]
+    assert beam.texts == ["", ""] and beam.scores == [0.0, 0.0]

@@ -1,10 +1,12 @@
 """Level 5: `kseq2seq generate`, `evaluate`, `export`, `serve` and `demo`."""
 
+import argparse
 import json
 import sys
 
 from kseq2seq.cli.common import add_decoding_arguments, decoding_options, load_model
 from kseq2seq.tasks.registry import get_task, task_for, task_names
+from kseq2seq.utils import decode_utf8
 
 
 def add_parsers(commands):
@@ -19,8 +21,10 @@ def add_parsers(commands):
     demo.add_argument("--seed", type=int, default=0)
 
     generate = commands.add_parser("generate", help="decode inputs with a saved model")
-    generate.add_argument("--model", required=True, help="a model folder (or .keras file)")
+    generate.add_argument("--model", required=True, action="append",
+                          help="a model folder (or .keras file); several --model decode as one ensemble")
     generate.add_argument("--batch-size", type=int, default=64)
+    generate.add_argument("--prefix", help="text every output starts with (its tokens are forced)")
     generate.add_argument("texts", nargs="*", help="inputs to decode (one per argument; image paths for a "
                                                    "captioner); read from standard input, a line each, if none")
     add_decoding_arguments(generate)
@@ -46,7 +50,8 @@ def add_parsers(commands):
     add_decoding_arguments(evaluate)
 
     export = commands.add_parser("export", help="export a saved model for TF Serving (SavedModel) and/or TFLite")
-    export.add_argument("--model", required=True, help="a model folder (or .keras file)")
+    export.add_argument("--model", required=True, action="append",
+                        help="a model folder (or .keras file); several --model export one ensemble")
     export.add_argument("--output", required=True, help="the version folder, e.g. saved_models/dates/1")
     export.add_argument("--overwrite", action="store_true")
     export.add_argument("--formats", default="saved_model", type=_formats,
@@ -56,6 +61,8 @@ def add_parsers(commands):
     export.add_argument("--num-beams", type=int, help="beam_search signatures: beams")
     export.add_argument("--length-penalty", type=float, help="beam_search signatures: GNMT alpha")
     export.add_argument("--nbest", type=int, help="beam_search signatures: hypotheses returned")
+    export.add_argument("--rerank", action=argparse.BooleanOptionalAction,
+                        help="beam_search signatures: rerank the beams with the task's reranker")
 
     serve = commands.add_parser("serve", help="serve a SavedModel over TF Serving's REST API")
     serve.add_argument("--model", required=True, help="a SavedModel folder or a folder of numbered versions")
@@ -69,18 +76,37 @@ def _formats(text):
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _stdin_lines():
+    """Standard input's lines; not UTF-8 is an error naming the line (not TensorFlow's conversion error)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    text = decode_utf8(stream.read(), "standard input") if stream is not None else sys.stdin.read()
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def _load_models(paths):
+    """One task, or with several paths their ensemble."""
+    if len(paths) == 1:
+        return load_model(paths[0])
+    from kseq2seq.tasks.ensemble import ensemble
+
+    return ensemble([load_model(path) for path in paths])
+
+
 def _read_inputs(model, texts):
-    spec_name = task_for(model)
+    spec_name = task_for(getattr(model, "members", [model])[0])
     reader = get_task(spec_name).resolve("read_inputs") if spec_name else None
     return reader(texts) if reader else texts
 
 
 def run_generate(args, out):
     """One output per line; with --nbest > 1, `input_index<TAB>score<TAB>text` lines, best first."""
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
-    model = load_model(args.model)
+    texts = args.texts or _stdin_lines()
+    model = _load_models(args.model)
     records = model.generate(_read_inputs(model, texts), batch_size=args.batch_size, return_details=True,
-                             **decoding_options(args))
+                             prefix=args.prefix, **decoding_options(args))
     for i, record in enumerate(records):
         if len(record.texts) == 1:
             print(record.text, file=out)
@@ -102,8 +128,9 @@ def run_evaluate(args, out):
 
 
 def run_export(args, out):
-    beam = {"num_beams": args.num_beams, "length_penalty": args.length_penalty, "nbest": args.nbest}
-    path = load_model(args.model).export(args.output, formats=args.formats, overwrite=args.overwrite,
+    beam = {"num_beams": args.num_beams, "length_penalty": args.length_penalty, "nbest": args.nbest,
+            "rerank": args.rerank}
+    path = _load_models(args.model).export(args.output, formats=args.formats, overwrite=args.overwrite,
                                          beam_config={k: v for k, v in beam.items() if v is not None},
                                          tflite_quantization=args.tflite_quantization)
     print(f"Exported {' and '.join(args.formats)} to {path}", file=out)

@@ -31,6 +31,12 @@ def add_decoding_arguments(parser):
     group.add_argument("--min-length", type=int, help="tokens before the end token may be chosen")
     group.add_argument("--allow-unknown", action=argparse.BooleanOptionalAction,
                        help="whether [UNK] may be generated (--no-allow-unknown rules it out)")
+    group.add_argument("--no-repeat-ngram-size", type=int, help="no n-gram of output tokens occurs twice")
+    group.add_argument("--repetition-penalty", type=float, help="> 1 discourages tokens already generated")
+    group.add_argument("--bad-word", dest="bad_words", action="append", metavar="TEXT",
+                       help="a word or phrase never generated (repeat for more)")
+    group.add_argument("--rerank", action=argparse.BooleanOptionalAction,
+                       help="beam search: rerank the beams with the task's reranker (data_to_text: slot errors)")
 
 
 def decoding_options(args):

@@ -16,6 +16,7 @@ import os
 import random
 
 from kseq2seq.records import format_mr, parse_mr
+from kseq2seq.utils import read_utf8
 
 
 def load_e2e_csv(path, limit=None, mr_column="mr"):
@@ -26,14 +27,7 @@ def load_e2e_csv(path, limit=None, mr_column="mr"):
     pairs = []
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Expected an E2E CSV file (columns mr,ref). Received: {path!r} (no such file)")
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise ValueError(f"{path}, line {line}: expected UTF-8 text. Received byte "
-                         f"{data[error.start:error.start + 1]!r} ({error.reason})") from None
+    text = read_utf8(path)
     with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         missing = {mr_column, "ref"} - set(reader.fieldnames or ())

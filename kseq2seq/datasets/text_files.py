@@ -4,12 +4,13 @@ import csv
 import io
 import os
 
+from kseq2seq.utils import read_utf8
+
 
 def _read_lines(path, argument):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Expected {argument} to be an existing file. Received: {argument}={path!r}")
-    with io.open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
+    lines = read_utf8(path).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line.rstrip("\r") for line in lines]
@@ -34,7 +35,7 @@ def load_text_pairs(source_file, target_file, limit=None):
 def load_tsv(path, source_column=0, target_column=1, limit=None):
     """Pairs from a tab-separated file (no header); raises on a row without the needed columns."""
     pairs = []
-    with io.open(_checked(path), encoding="utf-8", newline="") as f:
+    with io.StringIO(read_utf8(_checked(path)), newline="") as f:
         for line_number, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
             if not row:
                 continue

@@ -31,19 +31,23 @@ import tensorflow as tf
 
 from kseq2seq.decoding.beam import beam_search, check_beam_args, length_penalty
 from kseq2seq.decoding.sampling import check_sampling_args, filter_logits, hash_uniform
+from kseq2seq.decoding.controls import check_control_args, has_controls, with_controls
 from kseq2seq.decoding.search import NEG_INF, Decoded, greedy_search, sample, tile_batch
 from kseq2seq.utils import check_positive_int
 
-__all__ = ["Decoded", "NEG_INF", "SAMPLERS", "beam_search", "check_beam_args", "check_decoding_config",
+__all__ = ["Decoded", "NEG_INF", "SAMPLERS", "beam_search", "check_beam_args", "check_control_args",
+           "check_decoding_config",
            "check_sampling_args", "decode", "filter_logits", "greedy_search", "hash_uniform", "length_penalty",
-           "sample", "tile_batch"]
+           "sample", "tile_batch", "with_controls"]
 
 SAMPLERS = ("greedy", "beam", "sample")
 
 
 def check_decoding_config(sampler="greedy", max_length=None, num_beams=4, length_penalty=0.6, nbest=1,
-                          temperature=1.0, top_k=None, top_p=None, seed=0, min_length=0):
+                          temperature=1.0, top_k=None, top_p=None, seed=0, min_length=0, no_repeat_ngram_size=0,
+                          repetition_penalty=1.0, bad_words=()):
     """Validates a decoding configuration up front, naming the bad argument."""
+    check_control_args(no_repeat_ngram_size, repetition_penalty, bad_words)
     if sampler not in SAMPLERS:
         raise ValueError(f"Expected sampler to be one of {list(SAMPLERS)}. Received: sampler={sampler!r}")
     if max_length is not None:
@@ -63,7 +67,7 @@ def check_decoding_config(sampler="greedy", max_length=None, num_beams=4, length
 
 def decode(step_fn, initial_state, batch_size, start_id, end_id, max_length, sampler="greedy", num_beams=4,
            length_penalty=0.6, nbest=1, temperature=1.0, top_k=None, top_p=None, seed=0, return_attention=False,
-           min_length=0, memory=None):
+           min_length=0, memory=None, no_repeat_ngram_size=0, repetition_penalty=1.0, bad_words=(), prefix=None):
     """Runs one strategy; always returns n-best shaped results.
 
     `memory`: per-source tensors (batch-first: encoder outputs, projected
@@ -73,12 +77,19 @@ def decode(step_fn, initial_state, batch_size, start_id, end_id, max_length, sam
     tile for beams. Without it, `step_fn(token_ids, state)`, and tensors it
     captures must already have the rows the strategy decodes.
 
+    `no_repeat_ngram_size`, `repetition_penalty`, `bad_words` (token id
+    sequences) and `prefix` (`[batch, P]` ids, 0-padded): the controls of
+    `kseq2seq.decoding.controls`, for every strategy.
+
     Returns `Decoded(token_ids [batch, nbest, max_length], scores [batch, nbest], attention or None)`.
     """
     if memory is not None:
         if sampler == "beam":
             memory = tile_batch(memory, num_beams)
         step_fn = _bind_memory(step_fn, memory)
+    if has_controls(no_repeat_ngram_size, repetition_penalty, bad_words, prefix):
+        step_fn, initial_state = with_controls(step_fn, initial_state, batch_size, max_length, no_repeat_ngram_size,
+                                               repetition_penalty, bad_words, prefix)
     common = (step_fn, initial_state, batch_size, start_id, end_id, max_length)
     if sampler == "beam":
         return beam_search(*common, num_beams=num_beams, length_penalty_alpha=length_penalty,

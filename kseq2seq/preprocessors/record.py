@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from kseq2seq.preprocessors.base import as_batch
 from kseq2seq.preprocessors.text import Seq2SeqPreprocessor
+from kseq2seq.slot_matching import mr_value
 from kseq2seq.tokenizers import WordTokenizer, join_punctuation
 
 
@@ -36,11 +37,7 @@ def _slot_pattern(attribute):
 def slot_values(mrs, attributes):
     """MR strings `[batch]` -> the values of `attributes` `[batch, len(attributes)]` ("" where absent)."""
     mrs = as_batch(mrs, "sources")
-    columns = []
-    for attribute in attributes:
-        present = tf.strings.regex_full_match(mrs, r"(?:|.*,)\s*" + re.escape(attribute) + r"\s*\[[^\]]*\].*")
-        value = tf.strings.regex_replace(mrs, r"^(?:|.*,)\s*" + re.escape(attribute) + r"\s*\[([^\]]*)\].*$", r"\1")
-        columns.append(tf.where(present, tf.strings.strip(value), ""))
+    columns = [mr_value(mrs, attribute) for attribute in attributes]
     return tf.stack(columns, axis=1) if columns else tf.zeros([tf.shape(mrs)[0], 0], tf.string)
 
 

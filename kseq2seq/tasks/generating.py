@@ -41,12 +41,24 @@ class GenerationMixin:
     def generation_options(self, **options):
         """The task's `GenerationConfig` with `options` (None = unset) merged over it, validated."""
         config = self.generation_config.replace(**options)
+        if config.rerank and self.reranking_penalties is None:
+            raise ValueError(f"Expected rerank=False: {type(self).__name__} has no reranker. Received: rerank=True")
         if config.min_length >= (config.max_length or self.max_length):
             raise ValueError(f"Expected min_length < max_length ({config.max_length or self.max_length}). "
                              f"Received: min_length={config.min_length}")
         return config
 
-    def generate_ids(self, encoder_inputs, config=None, return_attention=False, seed=None, **options):
+    def bad_word_ids(self, config):
+        """The config's `bad_words` as target token id sequences (tokenized eagerly, also while tracing)."""
+        if not config.bad_words:
+            return ()
+        with tf.init_scope():
+            ids = self.preprocessor.target_tokenizer.tokenize(tf.constant(config.bad_words)).to_list()
+        # A phrase with a word outside the vocabulary cannot be generated; banning its [UNK] would ban more.
+        return tuple(tuple(word) for word in ids if word and UNK_ID not in word)
+
+    def generate_ids(self, encoder_inputs, config=None, return_attention=False, seed=None, prefix=None,
+                     **options):
         """Decodes in graph: encoder inputs -> `decoding.Decoded` with an n-best axis.
 
         `encoder_inputs`: encoder ids `[batch, S]`, or the dict of encoder
@@ -54,6 +66,7 @@ class GenerationMixin:
         their output ids from the target vocabulary size on are copied source words).
         `config`: a `GenerationConfig` (default: the task's), with `options` merged over it.
         `seed`: a tensor seed for sampling that overrides the config's (one trace for every seed).
+        `prefix`: target ids `[batch, P]` (0-padded) each output starts with.
 
         `token_ids [batch, nbest, max_length]`, `scores [batch, nbest]` and, with
         `return_attention`, `attention [batch, nbest, max_length, S]`.
@@ -73,39 +86,70 @@ class GenerationMixin:
 
         return decoding.decode(step_fn, state, batch_size, START_ID, END_ID, memory=memory,
                                seed=config.seed if seed is None else seed, return_attention=return_attention,
+                               bad_words=self.bad_word_ids(config), prefix=prefix,
                                **config.decoding_args(self.max_length))
 
-    def decode_strings(self, inputs, config=None, return_attention=False, seed=None):
+    def decode_strings(self, inputs, config=None, return_attention=False, seed=None, prefix=None):
         """In graph: a batch of raw inputs (strings or encoded bytes) -> a dict of tensors.
+
+        `prefix`: strings `[batch]` each output starts with ("" for none), tokenized by the target tokenizer.
 
         `texts [batch, nbest]`, `scores [batch, nbest]`, `token_ids [batch, nbest, max_length]`,
         the `encoder_inputs`, `source_words` (copying models) and, with `return_attention`, `attention`.
         """
+        config = config or self.generation_config
+        inputs = tf.convert_to_tensor(inputs, self.preprocessor.input_dtype)
         encoder_inputs, source_words = self.preprocessor.encode_source(inputs)
-        out = self.generate_ids(encoder_inputs, config, return_attention=return_attention, seed=seed)
-        result = {"texts": self.preprocessor.detokenize(out.token_ids, source_words), "scores": out.scores,
-                  "token_ids": out.token_ids, "encoder_inputs": encoder_inputs}
+        rerank = config.rerank and config.sampler == "beam"
+        search = config.replace(nbest=config.num_beams) if rerank else config
+        if prefix is not None:
+            prefix = self.preprocessor.target_tokenizer.tokenize(prefix).to_tensor()
+        out = self.generate_ids(encoder_inputs, search, return_attention=return_attention, seed=seed, prefix=prefix)
+        if rerank:
+            out = self._rerank(inputs, out, config.nbest)
+        texts, scores, token_ids = self.preprocessor.detokenize(out.token_ids, source_words), out.scores, out.token_ids
+        if inputs.dtype == tf.string:
+            # A blank input has nothing to translate: its output is "" (score 0, ids [END]), not what the
+            # model invents.
+            blank = (tf.strings.strip(inputs) == "")[:, tf.newaxis]
+            texts, scores = tf.where(blank, "", texts), tf.where(blank, 0.0, scores)
+            only_end = tf.one_hot(0, tf.shape(token_ids)[-1], on_value=END_ID, off_value=PAD_ID, dtype=token_ids.dtype)
+            token_ids = tf.where(blank[:, :, tf.newaxis], only_end, token_ids)
+        result = {"texts": texts, "scores": scores, "token_ids": token_ids, "encoder_inputs": encoder_inputs}
         if source_words is not None:
             result["source_words"] = source_words
         if out.attention is not None:
             result["attention"] = out.attention
         return result
 
-    def _generate_function(self, config, return_attention):
-        """One traced `tf.function` per decoding configuration; the seed is a tensor argument."""
-        key = (config.replace(seed=0), return_attention)
+    # A task with a reranker sets this to a method `(inputs, token_ids [batch, beams, length])
+    # -> penalties [batch, beams]`, lower is better, computed in graph.
+    reranking_penalties = None
+
+    def _rerank(self, inputs, out, nbest):
+        """The beam's hypotheses reordered by the task's penalties (stable: ties keep the beam's order)."""
+        penalties = self.reranking_penalties(inputs, out.token_ids)
+        order = tf.argsort(penalties, axis=1, stable=True)[:, :nbest]
+        pick = lambda tensor: None if tensor is None else tf.gather(tensor, order, axis=1, batch_dims=1)
+        return out._replace(token_ids=pick(out.token_ids), scores=pick(out.scores), attention=pick(out.attention))
+
+    def _generate_function(self, config, return_attention, with_prefix=False):
+        """One traced `tf.function` per decoding configuration; the seed (and prefixes) are tensor arguments."""
+        key = (config.replace(seed=0), return_attention, with_prefix)
         functions = self._generate_cache.functions
         if key not in functions:
-            signature = [tf.TensorSpec([None], self.preprocessor.input_dtype), tf.TensorSpec([], tf.int32)]
+            signature = [tf.TensorSpec([None], self.preprocessor.input_dtype), tf.TensorSpec([], tf.int32),
+                         tf.TensorSpec([None] if with_prefix else [0], tf.string)]
 
             @tf.function(input_signature=signature)
-            def generate_strings(inputs, seed):
-                return self.decode_strings(inputs, config, return_attention=return_attention, seed=seed)
+            def generate_strings(inputs, seed, prefix):
+                return self.decode_strings(inputs, config, return_attention=return_attention, seed=seed,
+                                           prefix=prefix if with_prefix else None)
 
             functions[key] = generate_strings
         return functions[key]
 
-    def generate(self, inputs, batch_size=64, return_details=False, return_attention=False, **options):
+    def generate(self, inputs, batch_size=64, return_details=False, return_attention=False, prefix=None, **options):
         """Decodes a batch of inputs (a list), inside one `tf.function` per batch.
 
         Args:
@@ -120,6 +164,9 @@ class GenerationMixin:
             return_details: return one `Generation` record per input (scores,
                 the n-best list, tokens) instead of its best string.
             return_attention: also fill the records' `attention` (implies `return_details`).
+            prefix: a string every output starts with, or one per input
+                ("" for none): its tokens are forced, decoding goes on after
+                them, and the output includes them (OpenNMT's target prefix).
 
         Returns:
             a list with one string per input (the best output), or with
@@ -130,13 +177,16 @@ class GenerationMixin:
         check_bool("return_attention", return_attention)
         config = self.generation_options(**options)
         batch = self.format_sources(inputs)
-        function = self._generate_function(config, return_attention)
+        prefixes = _check_prefix(prefix, len(batch))
+        function = self._generate_function(config, return_attention, with_prefix=prefixes is not None)
         outputs = []
         for start in range(0, len(batch), batch_size):
             chunk = batch[start : start + batch_size]
             try:
                 result = function(tf.constant(chunk, dtype=self.preprocessor.input_dtype),
-                                  tf.constant(config.seed, tf.int32))
+                                  tf.constant(config.seed, tf.int32),
+                                  tf.constant([] if prefixes is None else prefixes[start : start + batch_size],
+                                              tf.string))
             except tf.errors.InvalidArgumentError as error:
                 raise ValueError(f"Could not read inputs[{start}:{start + len(chunk)}]: "
                                  f"{error.message.splitlines()[0]}") from None
@@ -166,3 +216,15 @@ class GenerationMixin:
         if token_id < size:
             return self.preprocessor.target_tokenizer.id_to_token(token_id)
         return result["source_words"][row, token_id - size].numpy().decode("utf-8")
+
+
+def _check_prefix(prefix, count):
+    """`generate`'s prefix: None, one string for every input, or one per input."""
+    if prefix is None:
+        return None
+    prefixes = [prefix] * count if isinstance(prefix, str) else prefix
+    if not isinstance(prefixes, (list, tuple)) or not all(isinstance(p, str) for p in prefixes):
+        raise TypeError(f"Expected prefix to be a string or a list of strings. Received: {type(prefix).__name__}")
+    if len(prefixes) != count:
+        raise ValueError(f"Expected one prefix per input ({count}). Received: {len(prefixes)} prefixes")
+    return list(prefixes)
