@@ -13,6 +13,9 @@ neither Python nor kseq2seq. Signatures, all batch-first:
 - `beam_search`: `inputs` string `[batch]` -> `outputs` string `[batch, nbest]`,
   `scores` float `[batch, nbest]`: beam search with the task's beam settings
   (`num_beams`, `length_penalty`, `nbest`), or those given to `export`;
+- `with_prefix`: `inputs` and `prefix` strings `[batch]` -> `outputs`, `scores`
+  `[batch]`: as `serving_default`, each output starting with its prefix
+  (`generate(..., prefix=...)`; "" for none);
 - `generate_ids`: `encoder_token_ids` int32 `[batch, length]` (and
   `encoder_extended_ids` for a pointer-generator) -> `token_ids` int32
   `[batch, max_length]` (the best output: `[END]` then 0-padding), `scores`,
@@ -68,6 +71,7 @@ def metadata(task, default, beam):
         "signatures": {
             "serving_default": default.describe(),
             "beam_search": beam.describe(),
+            "with_prefix": default.describe(),
             "generate_ids": _ids_level(default.describe()),
         },
     }
@@ -112,9 +116,15 @@ def build_archive(task, default, beam):
         out = task.generate_ids(_id_inputs(task, encoder_inputs), default)
         return {"token_ids": out.token_ids[:, 0], "scores": out.scores[:, 0]}
 
+    def with_prefix(inputs, prefix):
+        result = task.decode_strings(inputs, default, prefix=prefix)
+        return {"outputs": result["texts"][:, 0], "scores": result["scores"][:, 0]}
+
     strings = [tf.TensorSpec([None], task.preprocessor.input_dtype, name="inputs")]
     archive.add_endpoint("serving_default", best, input_signature=strings)
     archive.add_endpoint("beam_search", beam_search, input_signature=strings)
+    archive.add_endpoint("with_prefix", with_prefix,
+                         input_signature=strings + [tf.TensorSpec([None], tf.string, name="prefix")])
     archive.add_endpoint("generate_ids", generate_ids, input_signature=_id_signature(task))
     return archive
 

@@ -36,7 +36,7 @@ def test_status_and_metadata(server):
         {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
     status, body = request(server, "GET", "/v1/models/dates/metadata")
     signatures = body["metadata"]["signature_def"]
-    assert status == 200 and sorted(signatures) == ["beam_search", "generate_ids", "serving_default"]
+    assert status == 200 and sorted(signatures) == ["beam_search", "generate_ids", "serving_default", "with_prefix"]
     assert signatures["serving_default"]["inputs"] == {"inputs": {"dtype": "string", "shape": [None]}}
 
 
@@ -55,6 +55,15 @@ def test_predict_row_and_columnar_formats(server, tiny_translator, tiny_dates):
     status, body = request(server, "POST", "/v1/models/dates:predict",
                            {"signature_name": "beam_search", "instances": [{"inputs": t} for t in texts]})
     assert status == 200 and [p["outputs"] for p in body["predictions"]] == beam
+
+    # A forced target prefix per request row (`generate(..., prefix=...)` in the SavedModel).
+    prefixes = ["20", "", "19", "2024-", "1"]
+    forced = tiny_translator.generate(texts, prefix=prefixes)
+    status, body = request(server, "POST", "/v1/models/dates:predict",
+                           {"signature_name": "with_prefix",
+                            "instances": [{"inputs": t, "prefix": p} for t, p in zip(texts, prefixes)]})
+    assert status == 200 and [p["outputs"] for p in body["predictions"]] == forced
+    assert [f.startswith(p) for f, p in zip(forced, prefixes)] == [True] * 5 and forced[1] == greedy[1]
 
     ids = tiny_translator.preprocessor.tokenize_source(texts[:2]).numpy().tolist()
     status, body = request(server, "POST", "/v1/models/dates:predict",
