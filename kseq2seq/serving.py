@@ -9,6 +9,9 @@ For users without the `tensorflow/serving` binary. It needs only TensorFlow
   (row format; answer `{"predictions": [...]}`) or `{"inputs": ...}` (columnar;
   answer `{"outputs": ...}`), and an optional `"signature_name"`.
 
+Served from a base folder of numbered versions (`Versions`), a newer version
+is loaded and swapped in without a restart, as TF Serving does.
+
 Bad requests get a 400 with `{"error": message}` (TF Serving's shape), an
 unknown model or path a 404, a body over `max_request_bytes` a 413; the
 server never dies on a request.
@@ -127,6 +130,67 @@ class Model:
         return tf.constant(array, spec.dtype)
 
 
+class Versions:
+    """A TF Serving base folder served at its newest version, which a poll thread swaps in when one appears.
+
+    Like TF Serving's default version policy (latest): a new numbered folder
+    with a `saved_model.pb` is loaded in the background while the current
+    version answers; requests then go to the new one, and a request already
+    running finishes on the version it started with. A version that fails to
+    load is logged and skipped; the current one goes on serving. Our exports
+    appear atomically (written aside, then renamed), so a half-written version
+    is never seen.
+    """
+
+    def __init__(self, base, poll_seconds=1.0):
+        self.base = base
+        self.current = Model(base)
+        # A version folder given directly is served as it is: there is nothing to look for.
+        self.poll_seconds = 0 if self.current.path == base else poll_seconds
+        self._failed = set()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def snapshot(self):
+        """The version that answers a request from start to end."""
+        return self.current
+
+    def poll(self):
+        """Loads and swaps in a version newer than the current one, if there is one; returns it or None."""
+        if self.current.path == self.base:
+            return None
+        try:
+            _, version = find_version(self.base)
+        except (FileNotFoundError, OSError):
+            return None
+        if int(version) <= int(self.current.version) or version in self._failed:
+            return None
+        try:
+            model = Model(os.path.join(self.base, version))
+        except Exception:  # a broken version must not stop the one being served
+            logger.exception("could not load version %s of %s; still serving version %s",
+                             version, self.base, self.current.version)
+            self._failed.add(version)
+            return None
+        self.current = model  # one reference assignment: requests see the old or the new version, whole
+        logger.info("serving version %s of %s", version, self.base)
+        return model
+
+    def start(self):
+        """Polls every `poll_seconds` in a daemon thread (`poll_seconds` <= 0: never)."""
+        if self.poll_seconds > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+
+    def _run(self):
+        while not self._stop.wait(self.poll_seconds):
+            self.poll()
+
+
 def _to_json(array):
     if array.dtype.kind in ("S", "O"):
         return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array).tolist()
@@ -140,8 +204,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
-def make_server(model, name, host="127.0.0.1", port=8501, max_request_bytes=MAX_REQUEST_BYTES):
-    """A `ThreadingHTTPServer` answering TF Serving's REST API for `model` under `name`."""
+def make_server(served, name, host="127.0.0.1", port=8501, max_request_bytes=MAX_REQUEST_BYTES):
+    """A `ThreadingHTTPServer` answering TF Serving's REST API for `served` (a `Model` or `Versions`) under `name`."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -158,6 +222,7 @@ def make_server(model, name, host="127.0.0.1", port=8501, max_request_bytes=MAX_
             self.wfile.write(data)
 
         def _route(self, method):
+            model = served.snapshot() if hasattr(served, "snapshot") else served
             match = PATH.match(self.path)
             if not match or match.group("name") != name:
                 return self._send(404, {"error": f"Servable not found for request: {self.path}"})
@@ -171,10 +236,10 @@ def make_server(model, name, host="127.0.0.1", port=8501, max_request_bytes=MAX_
                 spec = {"name": name, "version": model.version}
                 return self._send(200, {"model_spec": spec, "metadata": {"signature_def": model.metadata()}})
             if method == "POST" and rest == ":predict":
-                return self._predict()
+                return self._predict(model)
             return self._send(405 if rest else 404, {"error": f"Unsupported {method} for {self.path}"})
 
-        def _predict(self):
+        def _predict(self, model):
             try:
                 length = int(self.headers.get("Content-Length", "-1"))
             except ValueError:

@@ -1,6 +1,7 @@
 import concurrent.futures
 import http.client
 import json
+import time
 
 import pytest
 
@@ -104,3 +105,39 @@ def test_a_burst_of_50_concurrent_requests_is_answered_in_full(server, tiny_tran
         results = list(pool.map(one, range(50)))
     assert [status for status, _ in results] == [200] * 50
     assert [body["predictions"][0]["outputs"] for _, body in results] == expected
+
+
+def test_a_new_version_folder_is_served_without_a_restart(tiny_translator, tmp_path):
+    base = tmp_path / "dates"
+    texts = ["3 June 2019", "2019/06/03"]
+    tiny_translator.export(str(base / "1"))
+    versions = serving.Versions(str(base), poll_seconds=0.2)
+    httpd = serving.make_server(versions, "dates", port=0)
+    serving.serve_in_thread(httpd)
+    port = httpd.server_address[1]
+    config = tiny_translator.generation_config
+    try:
+        versions.start()
+        status, body = request(port, "POST", "/v1/models/dates:predict", {"instances": texts})
+        first = tiny_translator.generate(texts)
+        assert status == 200 and [p["outputs"] for p in body["predictions"]] == first
+        # Version 2 decodes differently (no "0" may be written); a broken version 3 is skipped.
+        tiny_translator.generation_config = config.replace(bad_words=("0",))
+        expected = tiny_translator.generate(texts)
+        tiny_translator.export(str(base / "2"))
+        deadline = time.time() + 60
+        while versions.current.version != "2" and time.time() < deadline:
+            time.sleep(0.1)
+        (base / "3").mkdir()
+        (base / "3" / "saved_model.pb").write_bytes(b"not a SavedModel")
+        assert versions.poll() is None and versions.current.version == "2"
+        status, body = request(port, "POST", "/v1/models/dates:predict", {"instances": texts})
+        assert status == 200 and [p["outputs"] for p in body["predictions"]] == expected
+        assert all("0" not in text for text in expected) and expected != first
+        assert request(port, "GET", "/v1/models/dates")[1]["model_version_status"][0]["version"] == "2"
+        assert request(port, "POST", "/v1/models/dates/versions/1:predict", {"instances": texts})[0] == 404
+    finally:
+        tiny_translator.generation_config = config
+        versions.stop()
+        httpd.shutdown()
+        httpd.server_close()

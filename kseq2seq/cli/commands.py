@@ -70,6 +70,9 @@ def add_parsers(commands):
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--max-request-bytes", type=int, default=1 << 20)
+    serve.add_argument("--file-system-poll-wait-seconds", type=float, default=1.0,
+                       help="how often to look for a newer numbered version folder and serve it (TF Serving's "
+                            "flag; 0: never)")
 
 
 def _formats(text):
@@ -140,17 +143,20 @@ def run_export(args, out):
 def run_serve(args, out):
     from kseq2seq import serving
 
-    model = serving.Model(args.model)
+    versions = serving.Versions(args.model, args.file_system_poll_wait_seconds)
+    model = versions.current
     name = args.name or serving.default_name(args.model)
-    server = serving.make_server(model, name, args.host, args.port, args.max_request_bytes)
+    server = serving.make_server(versions, name, args.host, args.port, args.max_request_bytes)
     host, port = server.server_address[:2]
     print(f"Serving {model.path} as '{name}' (version {model.version}) on http://{host}:{port}/v1/models/{name}", file=out)
     out.flush()
+    versions.start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        versions.stop()
         server.server_close()
     return 0
 
