@@ -28,7 +28,11 @@ _MARK = "\x01"
 
 def _count(texts, pattern):
     """Non-overlapping matches of `pattern` (case-insensitive) in each text; and the texts with them blanked."""
-    marked = tf.strings.regex_replace(texts, "(?i)(?:" + pattern + ")", _MARK)
+    return _count_marked(tf.strings.regex_replace(texts, "(?i)(?:" + pattern + ")", _MARK))
+
+
+def _count_marked(marked):
+    """The marks in each text (one per match) and the texts with each mark blanked to a space."""
     count = tf.strings.length(marked) - tf.strings.length(tf.strings.regex_replace(marked, _MARK, ""))
     return count, tf.strings.regex_replace(marked, _MARK, " ")
 
@@ -47,10 +51,9 @@ def _open_class_counts(texts, values):
     def one(row):
         text, value = row
         escaped = tf.strings.regex_replace(value, r"([\\.^$|?*+()\[\]{}])", r"\\\1")
-        marked = tf.strings.regex_replace(text, tf.strings.join(["(?i)", escaped]), _MARK)
-        count = tf.strings.length(marked) - tf.strings.length(tf.strings.regex_replace(marked, _MARK, ""))
+        count, blanked = _count_marked(tf.strings.regex_replace(text, tf.strings.join(["(?i)", escaped]), _MARK))
         absent = value == ""  # an empty pattern would match between every two characters
-        return tf.where(absent, 0, count), tf.where(absent, text, tf.strings.regex_replace(marked, _MARK, " "))
+        return tf.where(absent, 0, count), tf.where(absent, text, blanked)
 
     return tf.map_fn(one, (texts, values), fn_output_signature=(tf.int32, tf.string))
 
