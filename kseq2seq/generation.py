@@ -71,10 +71,7 @@ class GenerationConfig:
     def __post_init__(self):
         if isinstance(self.bad_words, list):
             object.__setattr__(self, "bad_words", tuple(self.bad_words))  # hashable, as a saved config's list is not
-        if not all(isinstance(word, str) and word.strip() for word in self.bad_words):
-            raise ValueError(f"Expected bad_words to be a list of non-blank strings (words or phrases). "
-                             f"Received: bad_words={self.bad_words!r}")
-        decoding.check_control_args(self.no_repeat_ngram_size, self.repetition_penalty, self.bad_words)
+        decoding.check_control_config(self.no_repeat_ngram_size, self.repetition_penalty, self.bad_words)
         decoding.check_decoding_config(self.sampler, self.max_length, self.num_beams, self.length_penalty,
                                        self.nbest, self.temperature, self.top_k, self.top_p, self.seed,
                                        self.min_length)

@@ -31,11 +31,12 @@ import tensorflow as tf
 
 from kseq2seq.decoding.beam import beam_search, check_beam_args, length_penalty
 from kseq2seq.decoding.sampling import check_sampling_args, filter_logits, hash_uniform
-from kseq2seq.decoding.controls import check_control_args, has_controls, with_controls
+from kseq2seq.decoding.controls import check_control_args, check_control_config, has_controls, with_controls
 from kseq2seq.decoding.search import NEG_INF, Decoded, greedy_search, sample, tile_batch
 from kseq2seq.utils import check_positive_int
 
 __all__ = ["Decoded", "NEG_INF", "SAMPLERS", "beam_search", "check_beam_args", "check_control_args",
+           "check_control_config",
            "check_decoding_config",
            "check_sampling_args", "decode", "filter_logits", "greedy_search", "hash_uniform", "length_penalty",
            "sample", "tile_batch", "with_controls"]

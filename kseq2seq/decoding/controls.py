@@ -21,6 +21,7 @@ task rules out.
   its tokens forced one per step; decoding goes on after it.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from kseq2seq.decoding.sampling import NEG_INF
@@ -28,15 +29,32 @@ from kseq2seq.utils import check_positive_int
 
 
 def check_control_args(no_repeat_ngram_size=0, repetition_penalty=1.0, bad_words=()):
+    """Checks the controls as decoding takes them: `bad_words` are token id sequences."""
+    _check_counts(no_repeat_ngram_size, repetition_penalty)
+    if isinstance(bad_words, (str, bytes)) or not all(
+            isinstance(word, (tuple, list)) and len(word) and all(_is_id(i) for i in word) for word in bad_words):
+        raise ValueError(f"Expected bad_words to be a list of non-empty token id sequences. "
+                         f"Received: bad_words={bad_words!r}")
+
+
+def check_control_config(no_repeat_ngram_size=0, repetition_penalty=1.0, bad_words=()):
+    """Checks the controls as a `GenerationConfig` holds them: `bad_words` are strings the task tokenizes."""
+    _check_counts(no_repeat_ngram_size, repetition_penalty)
+    if isinstance(bad_words, (str, bytes)) or not all(isinstance(word, str) and word.strip() for word in bad_words):
+        raise ValueError(f"Expected bad_words to be a list of non-blank strings (words or phrases). "
+                         f"Received: bad_words={bad_words!r}")
+
+
+def _is_id(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
+
+
+def _check_counts(no_repeat_ngram_size, repetition_penalty):
     check_positive_int("no_repeat_ngram_size", no_repeat_ngram_size, minimum=0)
     if isinstance(repetition_penalty, bool) or not isinstance(repetition_penalty, (int, float)) \
             or not repetition_penalty > 0:
         raise ValueError(f"Expected repetition_penalty to be a number > 0. Received: "
                          f"repetition_penalty={repetition_penalty!r}")
-    if isinstance(bad_words, (str, bytes)) or not all(
-            isinstance(word, (str, tuple, list)) and len(word) for word in bad_words):
-        raise ValueError(f"Expected bad_words to be a list of non-empty words or token id lists. "
-                         f"Received: bad_words={bad_words!r}")
 
 
 def has_controls(no_repeat_ngram_size=0, repetition_penalty=1.0, bad_words=(), prefix=None):
