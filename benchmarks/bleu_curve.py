@@ -42,6 +42,9 @@ def main(argv=None):
     parser.add_argument("--source-file", required=True)
     parser.add_argument("--target-file", required=True)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--every", type=int, default=1, help="decode every Nth checkpoint (and the last)")
+    parser.add_argument("--section", default="multi30k-bleu-curve", help="docs/benchmarks.md section to write")
+    parser.add_argument("--title", default="Multi30k validation BLEU against training time")
     args = parser.parse_args(argv)
     folder = args.checkpoint_dir or args.model.rstrip("/") + ".checkpoints"
     task = load_model(args.model)
@@ -49,7 +52,10 @@ def main(argv=None):
     sources, references = [s for s, _ in pairs], [t for _, t in pairs]
     beam = task.generation_options()
     rows, signature = [], None
-    for step, prefix, minutes in checkpoints(folder):
+    found = checkpoints(folder)
+    for i, (step, prefix, minutes) in enumerate(found):
+        if i % args.every and i != len(found) - 1:
+            continue
         tf.train.Checkpoint(model=task).restore(prefix).expect_partial()
         row = {"step": step, "minutes": minutes}
         for name, options in (("greedy", {"sampler": "greedy"}), ("beam", beam)):
@@ -63,7 +69,9 @@ def main(argv=None):
         metadata = json.load(f)
     description = (
         f"`python benchmarks/bleu_curve.py --model {args.model} --source-file {args.source_file} "
-        f"--target-file {args.target_file} --write`: every kept checkpoint of the run (preset "
+        f"--target-file {args.target_file}{f' --every {args.every}' if args.every > 1 else ''} "
+        f"{f'--section {args.section} ' if args.section != 'multi30k-bleu-curve' else ''}--write`: "
+        f"{'every' if args.every == 1 else f'every {args.every}th and the last'} kept checkpoint of the run (preset "
         f"`{metadata.get('preset')}`), restored and decoded on the {len(pairs):,} validation pairs; greedy and the "
         f"preset's beam search ({', '.join(f'{k} {beam[k]}' for k in ('num_beams', 'length_penalty') if k in beam)}). sacreBLEU "
         f"`{signature}`; \"lc\" = case-insensitive (`-lc`)."
@@ -74,7 +82,7 @@ def main(argv=None):
     ]
     lines += [f"| {r['minutes']:.1f} | {r['step']:,} | {r['greedy']:.2f} | {r['beam']:.2f} | {r['greedy_lc']:.2f} | "
               f"{r['beam_lc']:.2f} |" for r in rows]
-    report("multi30k-bleu-curve", "Multi30k validation BLEU against training time", description, lines, args.write)
+    report(args.section, args.title, description, lines, args.write)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ import tensorflow as tf
 
 from kseq2seq.batching import batch_dataset
 from kseq2seq.distribution import TimeBudget, check_minutes, cluster_workers, get_strategy, is_chief, task_id
+from kseq2seq.averaging import keep_average_if_better
 from kseq2seq.losses import label_mask, token_loss_and_correct
+from kseq2seq.progress import Progress
 from kseq2seq.runtime import prepare_for_training
 from kseq2seq.utils import check_bool, check_positive_int
 
@@ -97,11 +99,15 @@ class Trainer:
         lr_decay_factor: multiply the learning rate by this (in (0, 1)) after
             `lr_decay_patience` epochs without a better validation loss.
         lr_decay_patience: epochs without improvement before each decay.
+        average_last: after training, average the last N checkpoints
+            (`kseq2seq.averaging`) and keep the average if its validation
+            loss beats the best single model's.
+        progress_seconds: log a progress line (`kseq2seq.progress`) this often.
     """
 
     def __init__(self, task, strategy=None, checkpoint_dir=None, checkpoint_every=None, max_to_keep=3,
                  early_stopping_patience=None, log_dir=None, jit_compile=False, lr_decay_factor=None,
-                 lr_decay_patience=1, pad_to_multiple_of=None):
+                 lr_decay_patience=1, pad_to_multiple_of=None, average_last=None, progress_seconds=30.0):
         prepare_for_training(task.dtype_policy)
         self.task = task
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -114,8 +120,20 @@ class Trainer:
             raise ValueError(f"Expected lr_decay_factor in (0, 1). Received: lr_decay_factor={lr_decay_factor!r}")
         self.lr_decay_factor = lr_decay_factor
         self.lr_decay_patience = check_positive_int("lr_decay_patience", lr_decay_patience)
+        schedule = getattr(getattr(task, "optimizer", None), "_learning_rate", None)
+        if lr_decay_factor is not None and isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            raise ValueError("Expected lr_decay_factor=None with a learning-rate schedule (the optimizer's rate "
+                             f"follows {type(schedule).__name__}). "
+                             f"Received: lr_decay_factor={lr_decay_factor!r}")
+        # The compiled loss's smoothing (`MaskedCrossEntropy(label_smoothing=...)`), as `fit` would apply it.
+        self.label_smoothing = getattr(task.loss, "label_smoothing", 0.0)
         self.jit_compile = check_bool("jit_compile", jit_compile)
+        self.average_last = None if average_last is None else check_positive_int("average_last", average_last)
+        if average_last and (not checkpoint_dir or average_last > max_to_keep):
+            raise ValueError(f"Expected a checkpoint_dir and max_to_keep >= average_last={average_last}. "
+                             f"Received: checkpoint_dir={checkpoint_dir!r}, max_to_keep={max_to_keep}")
         self.log_dir = log_dir
+        self.progress_seconds = progress_seconds
         _check_trainable(task, self.strategy)
         self.chief = is_chief(self.strategy)
         with self.strategy.scope():
@@ -187,7 +205,9 @@ class Trainer:
 
     def _loss_and_correct(self, x, labels, tokens, training=False):
         task = self.task
-        loss, correct = token_loss_and_correct(task(x, training=training), labels, tokens)
+        # Label smoothing shapes training only; the validation loss stays the plain cross-entropy.
+        smoothing = self.label_smoothing if training else 0.0
+        loss, correct = token_loss_and_correct(task(x, training=training), labels, tokens, smoothing)
         # Extra losses (e.g. coverage) are means over each replica's batch.
         if task.losses:
             loss += tf.add_n([tf.cast(l, tf.float32) for l in task.losses]) / self.strategy.num_replicas_in_sync
@@ -263,6 +283,7 @@ class Trainer:
         train_step = self._train_step = self._train_step or self._step_function(training=True)
         writer = tf.summary.create_file_writer(self.log_dir) if self.log_dir and self.chief else None
         start, stopped, best_weights = time.monotonic(), "epochs", None
+        progress = Progress(steps_per_epoch, time_budget, self.progress_seconds)
         while int(self.epoch.numpy()) < epochs and stopped == "epochs":
             epoch = int(self.epoch.numpy())
             done = int(self.step.numpy()) - epoch * steps_per_epoch
@@ -276,6 +297,7 @@ class Trainer:
                     self._resume()
                     break
                 self.step.assign_add(1)
+                progress.update(int(self.step.numpy()), epoch, loss, tokens)
                 totals += (loss * tokens, correct, tokens)
                 tick_tokens += tokens
                 if writer and int(self.step.numpy()) % 10 == 0:
@@ -321,6 +343,10 @@ class Trainer:
         elif math.isfinite(best_loss) and self.best_manager and self.best_manager.latest_checkpoint:
             # Resumed, and no epoch since beat the best one from before.
             self.best_manager.checkpoint.restore(self.best_manager.latest_checkpoint).assert_consumed()
+        if self.average_last and validation_ids is not None and stopped != "non-finite loss":
+            history.update(keep_average_if_better(self, self.average_last, validation_ids, batch_size,
+                                                  bucket_boundaries))
+            best_loss = float(self.best_val_loss.numpy())
         history.update(steps=int(self.step.numpy()), stopped=stopped,
                        best_val_loss=best_loss if math.isfinite(best_loss) else None)
         return history

@@ -218,6 +218,17 @@ def test_bad_trainer_arguments_are_rejected(tiny_dates, arguments, message):
         Trainer(task, strategy, **arguments)
 
 
+def test_a_learning_rate_schedule_refuses_plateau_decay_and_label_smoothing_comes_from_the_loss(tiny_dates):
+    task, strategy = _trainer(tiny_dates, warmup_steps=10, label_smoothing=0.1)
+    assert Trainer(task, strategy).label_smoothing == 0.1
+    with pytest.raises(ValueError, match="lr_decay_factor=None with a learning-rate schedule"):
+        Trainer(task, strategy, lr_decay_factor=0.5)
+    history = Trainer(task, strategy).fit(tiny_dates, epochs=1, batch_size=16)
+    # 4 steps into a 10-step warm-up from the preset's 2e-3
+    np.testing.assert_allclose(float(task.optimizer.learning_rate.numpy()), 2e-3 * 5 / 10, rtol=1e-6)
+    assert history["steps"] == 4
+
+
 def test_non_finite_weights_stop_training_at_the_last_good_checkpoint(tiny_dates, tmp_path):
     task, strategy = _trainer(tiny_dates, learning_rate=1e38, clipnorm=None)
     trainer = Trainer(task, strategy, checkpoint_dir=str(tmp_path), checkpoint_every=1)

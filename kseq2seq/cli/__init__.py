@@ -28,6 +28,7 @@ COMMANDS = {
     "evaluate": commands.run_evaluate,
     "export": commands.run_export,
     "serve": commands.run_serve,
+    "average-checkpoints": commands.run_average_checkpoints,
 }
 
 

@@ -64,6 +64,14 @@ def add_parsers(commands):
     export.add_argument("--rerank", action=argparse.BooleanOptionalAction,
                         help="beam_search signatures: rerank the beams with the task's reranker")
 
+    average = commands.add_parser(
+        "average-checkpoints", help="save the mean of a trained model's last N checkpoints as a model")
+    average.add_argument("--model", required=True, help="the model folder `kseq2seq train` wrote")
+    average.add_argument("--checkpoint-dir", help="its checkpoints (default: MODEL.checkpoints)")
+    average.add_argument("--last", type=int, required=True, metavar="N")
+    average.add_argument("--output", required=True)
+    average.add_argument("--overwrite", action="store_true")
+
     serve = commands.add_parser("serve", help="serve a SavedModel over TF Serving's REST API")
     serve.add_argument("--model", required=True, help="a SavedModel folder or a folder of numbered versions")
     serve.add_argument("--name", help="model name in URLs (default: the model folder's name)")
@@ -137,6 +145,18 @@ def run_export(args, out):
                                          beam_config={k: v for k, v in beam.items() if v is not None},
                                          tflite_quantization=args.tflite_quantization)
     print(f"Exported {' and '.join(args.formats)} to {path}", file=out)
+    return 0
+
+
+def run_average_checkpoints(args, out):
+    from kseq2seq import averaging, saving
+
+    model = load_model(args.model)
+    folder = args.checkpoint_dir or args.model.rstrip("/\\") + ".checkpoints"
+    paths = averaging.last_checkpoints(folder, args.last)
+    averaging.average_checkpoints(model, paths)
+    path = saving.save(model, args.output, {"averaged_checkpoints": paths}, overwrite=args.overwrite)
+    print(f"Saved the average of {len(paths)} checkpoints to {path}", file=out)
     return 0
 
 

@@ -37,6 +37,11 @@ def add_parser(commands, argument_default=None):
                             "(default: the preset's lr_decay_factor, else none)")
     train.add_argument("--lr-decay-patience", type=int, metavar="EPOCHS",
                        help="epochs without a better validation loss before each decay (default: the preset's, else 1)")
+    train.add_argument("--average-last", type=int, metavar="N",
+                       help="after training, average the last N checkpoints and save the average instead of the "
+                            "best single model when its validation loss is lower (needs --keep-checkpoints >= N)")
+    train.add_argument("--progress-every", type=float, metavar="SECONDS",
+                       help="log a progress line (step, loss, target tokens/s, time left) this often (default 30)")
     train.add_argument("--max-steps", type=int)
     train.add_argument("--drop-long", action="store_true",
                        help="leave out (and count) pairs longer than the preset's lengths instead of truncating")
@@ -57,7 +62,7 @@ def add_parser(commands, argument_default=None):
 TRAIN_FIELDS = ("task", "preset", "dataset", "data", "validation_data", "source_file", "target_file", "tsv",
                 "validation_source_file", "validation_target_file", "output", "overwrite", "checkpoint_dir",
                 "checkpoint_every", "keep_checkpoints", "early_stopping", "lr_decay_factor", "lr_decay_patience",
-                "max_steps", "drop_long", "jit_compile", "mixed_precision", "epochs", "batch_size", "limit",
+                "average_last", "progress_every", "max_steps", "drop_long", "jit_compile", "mixed_precision", "epochs", "batch_size", "limit",
                 "time_budget", "seed", "set")
 
 
@@ -123,7 +128,8 @@ def run_train(args, out):
                       max_to_keep=args.keep_checkpoints, jit_compile=args.jit_compile,
                       early_stopping_patience=args.early_stopping, log_dir=os.path.join(checkpoint_dir, "logs"),
                       lr_decay_factor=_first_given(args.lr_decay_factor, config.get("lr_decay_factor")),
-                      lr_decay_patience=_first_given(args.lr_decay_patience, config.get("lr_decay_patience"), 1))
+                      lr_decay_patience=_first_given(args.lr_decay_patience, config.get("lr_decay_patience"), 1),
+                      average_last=args.average_last, progress_seconds=_first_given(args.progress_every, 30.0))
     history = trainer.fit(
         pairs,
         validation,
@@ -146,7 +152,7 @@ def run_train(args, out):
 
 
 POSITIVE_TRAIN_COUNTS = ("epochs", "batch_size", "limit", "max_steps", "checkpoint_every", "keep_checkpoints",
-                         "early_stopping", "lr_decay_patience")
+                         "early_stopping", "lr_decay_patience", "average_last")
 
 
 def _check_counts(args):

@@ -1,5 +1,8 @@
 """Level 2: text sources -> padded token ids, inside the tf.data / serving graph."""
 
+import logging
+import time
+
 import keras
 import tensorflow as tf
 
@@ -7,6 +10,8 @@ from kseq2seq import copying
 from kseq2seq.preprocessors.base import Preprocessor, as_batch, pad_to_tensor, real_tokens
 from kseq2seq.tokenizers import UNK, get_tokenizer_class
 from kseq2seq.utils import check_bool, check_one_of, check_positive_int
+
+logger = logging.getLogger(__name__)
 
 
 @keras.saving.register_keras_serializable(package="kseq2seq")
@@ -51,11 +56,26 @@ class Seq2SeqPreprocessor(Preprocessor):
 
     @staticmethod
     def learn_tokenizers(sources, targets, config):
-        """`(source, target)` tokenizers of the preset's kind and sizes, vocabularies learned from the texts."""
+        """`(source, target)` tokenizers of the preset's kind and sizes, vocabularies learned from the texts.
+
+        With the preset field `joint_vocabulary`, one vocabulary is learned
+        from both sides and both tokenizers use it (for shared embeddings).
+        """
         tokenizer_class = get_tokenizer_class(config["tokenizer"])
         args = {key: config[key] for key in ("max_vocabulary_size", "min_count", "lowercase")}
-        return (tokenizer_class.from_texts(sources, name="source_tokenizer", **args),
-                tokenizer_class.from_texts(targets, name="target_tokenizer", **args))
+        start = time.monotonic()
+        logger.info("Learning %s vocabularies (%s) from %s training pairs...",
+                    "a joint" if config.get("joint_vocabulary") else "the source and target", config["tokenizer"],
+                    f"{len(sources):,}" if hasattr(sources, "__len__") else "the")
+        if check_bool("joint_vocabulary", config.get("joint_vocabulary", False)):
+            joint = tokenizer_class.from_texts(list(sources) + list(targets), name="source_tokenizer", **args)
+            tokenizers = joint, tokenizer_class(joint.vocabulary, lowercase=joint.lowercase, name="target_tokenizer")
+        else:
+            tokenizers = (tokenizer_class.from_texts(sources, name="source_tokenizer", **args),
+                          tokenizer_class.from_texts(targets, name="target_tokenizer", **args))
+        logger.info("Vocabularies learned in %.0f s: %s source and %s target tokens.", time.monotonic() - start,
+                    f"{tokenizers[0].vocabulary_size:,}", f"{tokenizers[1].vocabulary_size:,}")
+        return tokenizers
 
     @property
     def encoder_input_names(self):

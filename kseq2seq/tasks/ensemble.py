@@ -21,6 +21,12 @@ class EnsembleBackbone:
     def __init__(self, backbones):
         self.backbones = tuple(backbones)
 
+    @property
+    def max_decoding_length(self):
+        """The shortest of the members' limits (Transformers have position tables), or None."""
+        limits = [getattr(b, "max_decoding_length", None) for b in self.backbones]
+        return min((limit for limit in limits if limit is not None), default=None)
+
     def encode(self, encoder_inputs):
         encoded = [backbone.encode(encoder_inputs) for backbone in self.backbones]
         return tuple(memory for memory, _ in encoded), tuple(state for _, state in encoded)

@@ -46,6 +46,7 @@ class GenerationMixin:
         if config.min_length >= (config.max_length or self.max_length):
             raise ValueError(f"Expected min_length < max_length ({config.max_length or self.max_length}). "
                              f"Received: min_length={config.min_length}")
+        check_decoding_length(self.backbone, config.max_length or self.max_length)
         return config
 
     def bad_word_ids(self, config):
@@ -72,6 +73,7 @@ class GenerationMixin:
         `return_attention`, `attention [batch, nbest, max_length, S]`.
         """
         config = (config or self.generation_config).replace(**options)
+        check_decoding_length(self.backbone, config.max_length or self.max_length)
         # [PAD] and [START] are never correct outputs; an undertrained model
         # may still rank them first, so they are ruled out. So is [UNK] when
         # asked: a caption or reply with "[UNK]" in it is of no use to a reader.
@@ -228,3 +230,11 @@ def _check_prefix(prefix, count):
     if len(prefixes) != count:
         raise ValueError(f"Expected one prefix per input ({count}). Received: {len(prefixes)} prefixes")
     return list(prefixes)
+
+
+def check_decoding_length(backbone, max_length):
+    """A backbone with position embeddings (`max_decoding_length`) cannot decode past them."""
+    limit = getattr(backbone, "max_decoding_length", None)
+    if limit is not None and max_length > limit:
+        raise ValueError(f"Expected max_length <= {limit}, the target positions of the "
+                         f"{type(backbone).__name__}. Received: max_length={max_length}")

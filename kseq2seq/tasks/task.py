@@ -19,11 +19,25 @@ from kseq2seq.batching import batch_dataset
 from kseq2seq.generation import GenerationConfig
 from kseq2seq.layers.padding import OptionalMasks
 from kseq2seq.losses import MaskedCrossEntropy, masked_accuracy
-from kseq2seq.models import Seq2SeqBackbone
+from kseq2seq.models import Seq2SeqBackbone, TransformerBackbone
 from kseq2seq.preprocessors import Seq2SeqPreprocessor
 from kseq2seq.runtime import prepare_for_training
+from kseq2seq.schedules import WarmupInverseSqrt
 from kseq2seq.tasks.generating import GenerationMixin
 from kseq2seq.utils import check_positive_int, set_dtype_policy
+
+
+# Training options every preset takes, named or not: label smoothing (0 = off) and, with warm-up steps,
+# the `WarmupInverseSqrt` schedule peaking at the preset's learning_rate (None = a constant rate).
+TRAINING_FIELDS = {"label_smoothing": 0.0, "warmup_steps": None}
+
+
+def optimizer_from_config(config):
+    """Adam at the preset's rate (or its warm-up schedule), clipped at its `clipnorm`."""
+    rate = config["learning_rate"]
+    if config.get("warmup_steps"):
+        rate = WarmupInverseSqrt(rate, config["warmup_steps"])
+    return keras.optimizers.Adam(rate, clipnorm=config["clipnorm"])
 
 
 class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
@@ -37,7 +51,7 @@ class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
 
     presets = {}
     preprocessors = {"text": Seq2SeqPreprocessor}
-    backbones = {"rnn": Seq2SeqBackbone}
+    backbones = {"rnn": Seq2SeqBackbone, "transformer": TransformerBackbone}
 
     def __init__(self, backbone, preprocessor, max_length=32, preset=None, generation_config=None, **kwargs):
         # === Functional Model ===
@@ -82,7 +96,8 @@ class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
         generation = {k: config[k] for k in GenerationConfig.fields() if k in config and k != "max_length"}
         task = cls(backbone, preprocessor, max_length=config["max_length"], preset=preset,
                    generation_config=generation, **cls.task_arguments(config))
-        task.compile(optimizer=keras.optimizers.Adam(config["learning_rate"], clipnorm=config["clipnorm"]))
+        task.compile(optimizer=optimizer_from_config(config),
+                     loss=MaskedCrossEntropy(label_smoothing=config.get("label_smoothing", 0.0)))
         return task
 
     @classmethod
@@ -129,7 +144,7 @@ class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
                              f"Received: preset={preset!r}")
         config = dict(cls.presets[preset])
         # Every decoding default may be set, whether or not the preset names it.
-        known = set(config) | set(GenerationConfig.fields())
+        known = set(config) | set(GenerationConfig.fields()) | set(TRAINING_FIELDS)
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ValueError(f"Expected overrides among {sorted(known)}. Received unknown: {unknown}")
