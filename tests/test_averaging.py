@@ -54,6 +54,7 @@ def test_averaging_needs_enough_kept_checkpoints(tiny_dates, tmp_path):
         averaging.last_checkpoints(str(tmp_path), 2)
 
 
+@pytest.mark.large  # a whole `kseq2seq train` run, then the averaging command (about 40 s)
 def test_train_logs_progress_and_average_checkpoints_saves_the_mean_model(tmp_path, caplog):
     output = tmp_path / "m"
     args = ["train", "--dataset", "dates", "--preset", "bahdanau_gru_small", "--set", "units=8", "--epochs", "3",

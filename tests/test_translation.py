@@ -179,7 +179,7 @@ def test_make_dataset_caches_buckets_and_knows_its_length(tiny_translator):
 
 @pytest.mark.large
 def test_multi30k_english_german_bleu():
-    """bahdanau_gru_small (word-level) on Multi30k en->de for a 10-minute budget; sacreBLEU on validation."""
+    """bahdanau_gru_small (word-level) on Multi30k en->de for an 8-minute budget; sacreBLEU on validation."""
     from conftest import shared_data
 
     from kseq2seq.datasets import text_files
@@ -193,16 +193,18 @@ def test_multi30k_english_german_bleu():
         "bahdanau_gru_small", train_texts=train, tokenizer="word", lowercase=True, max_vocabulary_size=8000,
         min_count=2, embedding_dim=128, units=256, dropout=0.2, source_length=40, target_length=40, max_length=40,
     )
-    translator.fit(train, epochs=20, bucket_boundaries=[8, 12, 16, 20, 25, 30], callbacks=[TimeBudget(10)],
+    translator.fit(train, epochs=20, bucket_boundaries=[8, 12, 16, 20, 25, 30], callbacks=[TimeBudget(8)],
                    verbose=2, seed=0)
     hypotheses = translator.generate([s for s, _ in validation], sampler="beam", num_beams=4)
     # References are raw cased text; the model writes lowercased, space-tokenized text,
     # so BLEU is case-insensitive (sacreBLEU lowercase=True, 13a tokenization).
     bleu = corpus_bleu(hypotheses, [t for _, t in validation], lowercase=True)
-    print(f"\nMulti30k en->de validation BLEU (beam 4, 10 min on CPU): {bleu.score:.2f}  {bleu.signature}")
+    print(f"\nMulti30k en->de validation BLEU (beam 4, 8 min on CPU): {bleu.score:.2f}  {bleu.signature}")
     for (source, reference), hypothesis in list(zip(validation, hypotheses))[:3]:
         print(f"  {source}\n  -> {hypothesis}\n  ref {reference}")
-    assert bleu.score >= 25.0  # 31.8 when measured alone on 2 cores; margin for a busier CI machine
+    # 31.8 when measured alone on 2 cores with a 10-minute budget (the budget is 8 since the Transformer's
+    # large tests joined the suite); margin for a busier or slower CI machine
+    assert bleu.score >= 25.0
 
 
 PAIRS = [("a man plays football", "ein mann spielt fußball"), ("two girls play", "zwei mädchen spielen"),
