@@ -12,7 +12,8 @@ every batch padded to 40 tokens, `model.fit`. Ours is `kseq2seq train`'s step
 (`Trainer`: length buckets, logits with a masked loss), with and without XLA
 and in `mixed_bfloat16`. Throughput counts real (non-padding) target tokens;
 all variants run in one process, each epoch of `--batches` batches timed in
-turn.
+turn. Peak RSS is the process's, so each row includes the variants built
+before it: only the first two rows compare.
 
 Decoding: greedy decoding of 64 sources (20 tokens) for 30 steps, our cached
 step (`TransformerBackbone.step`) against a decoder that runs the whole prefix

@@ -56,7 +56,13 @@ def keep_average_if_better(trainer, last, validation_ids, batch_size, bucket_bou
     """
     best = trainer.task.get_weights()
     best_loss = float(trainer.best_val_loss.numpy())
-    average_checkpoints(trainer.task, last_checkpoints(trainer.manager.directory, last))
+    try:
+        paths = last_checkpoints(trainer.manager.directory, last)
+    except ValueError as error:
+        # A run shorter than `last` checkpoints still ends with its best model saved, not an error.
+        logger.warning("Not averaging: %s", error)
+        return {"averaged_val_loss": None, "averaged": False}
+    average_checkpoints(trainer.task, paths)
     loss, _ = trainer.evaluate_ids(validation_ids, batch_size, bucket_boundaries)
     kept = loss < best_loss
     logger.info("Average of the last %d checkpoints: validation loss %.4f (best single model: %.4f); %s.",

@@ -46,6 +46,14 @@ def test_the_average_of_the_last_checkpoints_is_kept_only_when_its_validation_lo
         np.testing.assert_allclose(weights, expected, rtol=1e-6)
 
 
+def test_a_run_with_fewer_checkpoints_than_averaged_keeps_its_best_model(tiny_dates, tmp_path):
+    task, strategy = _task(tiny_dates)
+    trainer = Trainer(task, strategy, checkpoint_dir=str(tmp_path), max_to_keep=5, average_last=5)
+    history = trainer.fit(tiny_dates, tiny_dates[:8], epochs=2, batch_size=16)
+    assert history["averaged"] is False and history["averaged_val_loss"] is None
+    assert history["best_val_loss"] == min(history["val_loss"])
+
+
 def test_averaging_needs_enough_kept_checkpoints(tiny_dates, tmp_path):
     task, strategy = _task(tiny_dates)
     with pytest.raises(ValueError, match="max_to_keep >= average_last=5"):

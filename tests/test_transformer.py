@@ -101,6 +101,7 @@ def test_beam_search_over_every_hypothesis_equals_exhaustive_search_with_the_ful
     np.testing.assert_allclose(out.scores.numpy()[0], [-score for _, score, _ in ranked[:6]], rtol=1e-5)
 
 
+@pytest.mark.large  # trains or compiles a model: kept out of the fast suite's 10 minutes
 def test_greedy_decoding_is_the_same_eagerly_in_tf_function_and_under_xla():
     backbone = tiny_backbone()
     memory, state = backbone.encode(SOURCE)
@@ -163,6 +164,7 @@ def tiny_transformer(tiny_dates):
     return translator
 
 
+@pytest.mark.large  # trains or compiles a model: kept out of the fast suite's 10 minutes
 def test_a_transformer_translator_saves_loads_and_exports_decoding_as_generate(tiny_transformer, tiny_dates,
                                                                                tmp_path):
     inputs = [s for s, _ in tiny_dates[:6]] + [""]
@@ -200,6 +202,7 @@ def test_a_transformer_translator_saves_loads_and_exports_decoding_as_generate(t
         np.testing.assert_allclose(out["scores"], expected.scores.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.large  # trains or compiles a model: kept out of the fast suite's 10 minutes
 def test_attention_maps_and_the_decoding_length_limit(tiny_transformer, tiny_dates, tmp_path):
     record = tiny_transformer.generate([tiny_dates[0][0]], return_details=True, return_attention=True)[0]
     attention = np.asarray(record.attention)
@@ -254,6 +257,7 @@ def test_multi30k_transformer_bleu_after_a_short_run():
     assert bleu.score >= FLOOR_MULTI30K
 
 
+@pytest.mark.large  # trains or compiles a model: kept out of the fast suite's 10 minutes
 def test_a_transformer_and_an_rnn_decode_as_an_ensemble(tiny_transformer, tiny_dates):
     keras.utils.set_random_seed(0)
     rnn = kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=tiny_dates, units=8, source_length=32,
