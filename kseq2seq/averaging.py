@@ -37,14 +37,15 @@ def average_checkpoints(task, paths):
     for path in paths:
         tf.train.Checkpoint(model=task).read(path).expect_partial()
         weights = task.get_weights()
-        if total is None:
-            total = [w.astype(np.float64) if np.issubdtype(w.dtype, np.floating) else w for w in weights]
-        else:
-            total = [t + w if np.issubdtype(w.dtype, np.floating) else w for t, w in zip(total, weights)]
-    averaged = [(t / len(paths)).astype(w.dtype) if np.issubdtype(w.dtype, np.floating) else t
-                for t, w in zip(total, weights)]
+        total = weights if total is None else [t + w.astype(np.float64) if _floating(w) else w
+                                               for t, w in zip(total, weights)]
+    averaged = [(t / len(paths)).astype(w.dtype) if _floating(w) else w for t, w in zip(total, weights)]
     task.set_weights(averaged)
     return averaged
+
+
+def _floating(array):
+    return np.issubdtype(array.dtype, np.floating)
 
 
 def keep_average_if_better(trainer, last, validation_ids, batch_size, bucket_boundaries=None):
