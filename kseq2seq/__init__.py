@@ -1,14 +1,29 @@
-"""kseq2seq: attention sequence-to-sequence models for Keras 3 / TensorFlow."""
+"""kseq2seq: attention sequence-to-sequence models for Keras 3 / TensorFlow.
+
+The public names below load their modules (and TensorFlow) on first use, so
+`import kseq2seq` and `kseq2seq --help` are quick.
+"""
+
+from kseq2seq.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
-from kseq2seq import datasets, decoding, layers, metrics, tokenizers
-from kseq2seq.generation import GenerationConfig
-from kseq2seq.models import Backbone, CaptionBackbone, Seq2SeqBackbone, TransformerBackbone
-from kseq2seq.plotting import plot_attention, plot_image_attention
-from kseq2seq.preprocessors import ImageCaptionPreprocessor, Preprocessor, Seq2SeqPreprocessor
-from kseq2seq.saving import load
-from kseq2seq.tasks import Captioner, DataToText, Responder, Seq2SeqTask, Summarizer, Translator
-from kseq2seq.tasks.ensemble import Ensemble, ensemble
-from kseq2seq.tasks.generating import Generation
-from kseq2seq.tasks.registry import register_task
+_PUBLIC = {
+    **{module: f"kseq2seq.{module}" for module in ("datasets", "decoding", "layers", "metrics", "tokenizers")},
+    "GenerationConfig": "kseq2seq.generation:GenerationConfig",
+    **{name: f"kseq2seq.models:{name}" for name in ("Backbone", "CaptionBackbone", "Seq2SeqBackbone",
+                                                     "TransformerBackbone")},
+    "plot_attention": "kseq2seq.plotting:plot_attention",
+    "plot_image_attention": "kseq2seq.plotting:plot_image_attention",
+    **{name: f"kseq2seq.preprocessors:{name}" for name in ("ImageCaptionPreprocessor", "Preprocessor",
+                                                            "Seq2SeqPreprocessor")},
+    "load": "kseq2seq.saving:load",
+    **{name: f"kseq2seq.tasks:{name}" for name in ("Captioner", "DataToText", "Responder", "Seq2SeqTask",
+                                                    "Summarizer", "Translator")},
+    "Ensemble": "kseq2seq.tasks.ensemble:Ensemble",
+    "ensemble": "kseq2seq.tasks.ensemble:ensemble",
+    "Generation": "kseq2seq.tasks.generating:Generation",
+    "register_task": "kseq2seq.tasks.registry:register_task",
+}
+__all__ = sorted(_PUBLIC)
+__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

@@ -9,7 +9,6 @@ validates the result once, naming the bad option.
 
 import dataclasses
 
-from kseq2seq import decoding
 from kseq2seq.utils import check_bool
 
 # The options that only matter for one sampler (the others ignore them).
@@ -69,6 +68,8 @@ class GenerationConfig:
     bad_words: tuple = ()
 
     def __post_init__(self):
+        from kseq2seq import decoding  # here, not at the top: the command line's --help reads fields() without TF
+
         if isinstance(self.bad_words, list):
             object.__setattr__(self, "bad_words", tuple(self.bad_words))  # hashable, as a saved config's list is not
         decoding.check_control_config(self.no_repeat_ngram_size, self.repetition_penalty, self.bad_words)

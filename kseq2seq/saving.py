@@ -59,8 +59,9 @@ def load(path):
     """Restores the task saved in `path` (a task folder, or a `.keras` file), whatever its class."""
     import keras
 
-    import kseq2seq  # noqa: F401  (registers the serializable classes)
+    from kseq2seq.tasks.registry import import_tasks
 
+    import_tasks()  # registers every task's serializable classes (the package imports them lazily)
     model_file = os.path.join(path, MODEL_FILE) if os.path.isdir(path) else path
     if not os.path.isfile(model_file):
         raise FileNotFoundError(f"Expected a task folder holding {MODEL_FILE} or a .keras file. Received: {path!r}")

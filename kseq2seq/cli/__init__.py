@@ -10,14 +10,20 @@ import sys
 
 from kseq2seq.cli import commands, train
 from kseq2seq.cli.common import load_model  # noqa: F401  (part of this module's API)
+from kseq2seq.cli.startup import start_tensorflow
 
 
 def build_parser(argument_default=None):
     parser = argparse.ArgumentParser(prog="kseq2seq", description="Attention sequence-to-sequence models.",
                                      argument_default=argument_default)
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up notices")
     subcommands = parser.add_subparsers(dest="command", required=True)
     train.add_parser(subcommands, argument_default)
     commands.add_parsers(subcommands)
+    for command in subcommands.choices.values():
+        # Also after the command name; SUPPRESS keeps a `--verbose` given before it.
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="show TensorFlow's start-up notices")
     return parser
 
 
@@ -41,9 +47,7 @@ def main(argv=None, out=None):
     try:
         if args.command == "train":
             args = train.apply_train_config(args, argv)
-        from kseq2seq.runtime import settle_malloc
-
-        settle_malloc()
+        start_tensorflow(args.verbose)
         return COMMANDS[args.command](args, out or sys.stdout)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
         print(f"kseq2seq {args.command}: error: {error}", file=sys.stderr)

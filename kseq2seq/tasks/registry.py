@@ -66,6 +66,11 @@ def task_names(with_field=None):
     return sorted(name for name, spec in _TASKS.items() if with_field is None or getattr(spec, with_field))
 
 
+def import_tasks():
+    """Imports every registered task class (and so its layers), as loading a saved model needs."""
+    return [spec.resolve("task_class") for spec in _TASKS.values()]
+
+
 def dataset_names():
     """Every task's built-in `--dataset` names."""
     return sorted({dataset for spec in _TASKS.values() for dataset in spec.datasets})
