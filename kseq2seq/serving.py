@@ -12,6 +12,9 @@ For users without the `tensorflow/serving` binary. It needs only TensorFlow
 Served from a base folder of numbered versions (`Versions`), a newer version
 is loaded and swapped in without a restart, as TF Serving does.
 
+With a `web_demo.WebDemo`, the server also shows a demo page at `/` and
+answers its extra endpoint under `/kseq2seq/v1/models` (see `web_demo`).
+
 Bad requests get a 400 with `{"error": message}` (TF Serving's shape), an
 unknown model or path a 404, a body over `max_request_bytes` a 413; the
 server never dies on a request.
@@ -26,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import tensorflow as tf
+
+from kseq2seq import web_demo
 
 logger = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 1 << 20
@@ -204,8 +209,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
-def make_server(served, name, host="127.0.0.1", port=8501, max_request_bytes=MAX_REQUEST_BYTES):
-    """A `ThreadingHTTPServer` answering TF Serving's REST API for `served` (a `Model` or `Versions`) under `name`."""
+def make_server(served, name, host="127.0.0.1", port=8501, max_request_bytes=MAX_REQUEST_BYTES, demo=None):
+    """A `ThreadingHTTPServer` answering TF Serving's REST API for `served` (a `Model` or `Versions`) under `name`.
+
+    `demo`: a `web_demo.WebDemo` for the page at `/` and its endpoint (None: the page says the demo is off).
+    """
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -213,16 +221,18 @@ def make_server(served, name, host="127.0.0.1", port=8501, max_request_bytes=MAX
         def log_message(self, fmt, *args):
             logger.info("%s - %s", self.address_string(), fmt % args)
 
-        def _send(self, status, body):
-            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        def _send(self, status, body, content_type="application/json"):
+            data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode("utf-8")
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
         def _route(self, method):
             model = served.snapshot() if hasattr(served, "snapshot") else served
+            if not self.path.startswith("/v1/"):
+                return self._demo(method, model)
             match = PATH.match(self.path)
             if not match or match.group("name") != name:
                 return self._send(404, {"error": f"Servable not found for request: {self.path}"})
@@ -239,7 +249,24 @@ def make_server(served, name, host="127.0.0.1", port=8501, max_request_bytes=MAX
                 return self._predict(model)
             return self._send(405 if rest else 404, {"error": f"Unsupported {method} for {self.path}"})
 
+        def _demo(self, method, model):
+            path = self.path.split("?", 1)[0]
+            page = web_demo.static_file(path) if method == "GET" else None
+            if page:
+                return self._send(200, page[1], page[0])
+            if method == "GET" and path == web_demo.API:
+                described = demo.describe(model.version) if demo else {"name": name, "version": model.version,
+                                                                         "demo": False}
+                return self._send(200, {"models": [described]})
+            if method == "POST" and path == f"{web_demo.API}/{name}:generate":
+                if demo is None:
+                    return self._send(404, {"error": f"No trained task (model.keras) was found beside the served "
+                                                     f"versions of {name}: the web demo is off."})
+                return self._predict(demo.generate)
+            return self._send(404, {"error": f"Not found: {method} {self.path}"})
+
         def _predict(self, model):
+            """Answers a JSON POST with `model.predict(request)` (or `model(request)`, the demo's)."""
             try:
                 length = int(self.headers.get("Content-Length", "-1"))
             except ValueError:
@@ -252,11 +279,13 @@ def make_server(served, name, host="127.0.0.1", port=8501, max_request_bytes=MAX
             body = self.rfile.read(length)
             try:
                 request = json.loads(body.decode("utf-8"))
-                return self._send(200, model.predict(request))
+                return self._send(200, model.predict(request) if hasattr(model, "predict") else model(request))
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
                 return self._send(400, {"error": f"Malformed JSON request: {error}"})
             except BadRequest as error:
                 return self._send(400, {"error": str(error)})
+            except web_demo.DemoError as error:
+                return self._send(error.status, {"error": str(error)})
             except tf.errors.InvalidArgumentError as error:
                 return self._send(400, {"error": error.message})
             except Exception as error:  # never let one request take the server down

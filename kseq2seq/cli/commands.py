@@ -75,6 +75,9 @@ def add_parsers(commands):
     serve = commands.add_parser("serve", help="serve a SavedModel over TF Serving's REST API")
     serve.add_argument("--model", required=True, help="a SavedModel folder or a folder of numbered versions")
     serve.add_argument("--name", help="model name in URLs (default: the model folder's name)")
+    serve.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
+                       help="serve the web demo page at / (needs the trained model.keras beside the versions, "
+                            "as `kseq2seq export --output MODEL/N` leaves it)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--max-request-bytes", type=int, default=1 << 20)
@@ -161,14 +164,19 @@ def run_average_checkpoints(args, out):
 
 
 def run_serve(args, out):
-    from kseq2seq import serving
+    from kseq2seq import serving, web_demo
 
     versions = serving.Versions(args.model, args.file_system_poll_wait_seconds)
     model = versions.current
     name = args.name or serving.default_name(args.model)
-    server = serving.make_server(versions, name, args.host, args.port, args.max_request_bytes)
+    task_folder = web_demo.find_task_folder(args.model) if args.demo else None
+    demo = web_demo.WebDemo(task_folder, name) if task_folder else None
+    server = serving.make_server(versions, name, args.host, args.port, args.max_request_bytes, demo=demo)
     host, port = server.server_address[:2]
     print(f"Serving {model.path} as '{name}' (version {model.version}) on http://{host}:{port}/v1/models/{name}", file=out)
+    print(f"Web demo: http://{host}:{port}/ (decoding with {task_folder})" if demo else
+          "Web demo off: no trained task (model.keras) beside the served versions" if args.demo else
+          "Web demo off (--no-demo)", file=out)
     out.flush()
     versions.start()
     try:
