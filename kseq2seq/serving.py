@@ -20,6 +20,7 @@ unknown model or path a 404, a body over `max_request_bytes` a 413; the
 server never dies on a request.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from kseq2seq import web_demo
+from kseq2seq.request_batching import Overloaded
 
 logger = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 1 << 20
@@ -65,6 +67,7 @@ class Model:
         self.path, self.version = find_version(path)
         self.saved_model = tf.saved_model.load(self.path)
         self.signatures = dict(self.saved_model.signatures)
+        self.samplers = _samplers(self.path)
 
     def metadata(self):
         def describe(specs):
@@ -75,7 +78,8 @@ class Model:
             for name, fn in self.signatures.items()
         }
 
-    def predict(self, request):
+    def predict(self, request, batcher=None):
+        """TF Serving's predict; with a `RequestBatcher`, merged with concurrent requests (not sampling ones)."""
         if not isinstance(request, dict):
             raise BadRequest("Expected a JSON object with 'instances' or 'inputs'.")
         name = request.get("signature_name", "serving_default")
@@ -88,7 +92,10 @@ class Model:
         row_format = "instances" in request
         columns = self._columns(request["instances"], specs) if row_format else self._inputs(request["inputs"], specs)
         tensors = {key: self._tensor(key, value, specs[key]) for key, value in columns.items()}
-        outputs = {key: _to_json(value.numpy()) for key, value in function(**tensors).items()}
+        if batcher is not None and self.samplers.get(name) != "sample":
+            outputs = {key: _to_json(value) for key, value in batcher.run(function, tensors).items()}
+        else:
+            outputs = {key: _to_json(value.numpy()) for key, value in function(**tensors).items()}
         if row_format:
             if len(outputs) == 1:
                 return {"predictions": next(iter(outputs.values()))}
@@ -133,6 +140,16 @@ class Model:
         except ValueError:
             raise BadRequest(f"Expected input '{key}' to be a rectangular {len(spec.shape)}-D list of integers.")
         return tf.constant(array, spec.dtype)
+
+
+def _samplers(path):
+    """Signature name -> its sampler, from a kseq2seq export's metadata ({} for other SavedModels)."""
+    try:
+        with open(os.path.join(path, "assets.extra", "kseq2seq.json"), encoding="utf-8") as f:
+            signatures = json.load(f).get("signatures", {})
+    except (OSError, ValueError):
+        return {}
+    return {name: config.get("sampler") for name, config in signatures.items() if isinstance(config, dict)}
 
 
 class Versions:
@@ -208,11 +225,34 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     daemon_threads = True
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._running = 0
+        self._idle = threading.Condition()
 
-def make_server(served, name, host="127.0.0.1", port=8501, max_request_bytes=MAX_REQUEST_BYTES, demo=None):
+    @contextlib.contextmanager
+    def request_running(self):
+        with self._idle:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout=60.0):
+        """Waits (up to `timeout` s) for the requests being answered; True when none is left."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
+
+
+def make_server(served, name, host="127.0.0.1", port=8501, max_request_bytes=MAX_REQUEST_BYTES, demo=None,
+                batcher=None):
     """A `ThreadingHTTPServer` answering TF Serving's REST API for `served` (a `Model` or `Versions`) under `name`.
 
     `demo`: a `web_demo.WebDemo` for the page at `/` and its endpoint (None: the page says the demo is off).
+    `batcher`: a `request_batching.RequestBatcher` merging concurrent predict requests (None: each alone).
     """
 
     class Handler(BaseHTTPRequestHandler):
@@ -279,7 +319,9 @@ def make_server(served, name, host="127.0.0.1", port=8501, max_request_bytes=MAX
             body = self.rfile.read(length)
             try:
                 request = json.loads(body.decode("utf-8"))
-                return self._send(200, model.predict(request) if hasattr(model, "predict") else model(request))
+                return self._send(200, model.predict(request, batcher) if hasattr(model, "predict") else model(request))
+            except Overloaded as error:
+                return self._send(503, {"error": str(error)})
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
                 return self._send(400, {"error": f"Malformed JSON request: {error}"})
             except BadRequest as error:
@@ -303,10 +345,12 @@ def make_server(served, name, host="127.0.0.1", port=8501, max_request_bytes=MAX
                 remaining -= len(chunk)
 
         def do_GET(self):
-            self._route("GET")
+            with self.server.request_running():
+                self._route("GET")
 
         def do_POST(self):
-            self._route("POST")
+            with self.server.request_running():
+                self._route("POST")
 
     server = _Server((host, port), Handler)
     return server

@@ -76,31 +76,45 @@ def test_train_generate_evaluate(tmp_path, tiny_dates, capsys):
     code, output = run(["export", "--model", model_dir, "--output", version, "--num-beams", "2", "--nbest", "2"])
     assert code == 0 and os.path.isfile(os.path.join(version, "saved_model.pb"))
     assert run(["export", "--model", model_dir, "--output", version])[0] == 2  # exists: no overwrite
-    check_serve_command(str(tmp_path / "serving" / "dates"), expected)
+    beam = saving.load(model_dir).generate(["3 June 2019"], sampler="beam", num_beams=2, nbest=2,
+                                           return_details=True)[0].texts
+    check_serve_command(str(tmp_path / "serving" / "dates"), expected, beam)
 
 
-def check_serve_command(base, expected):
-    """`kseq2seq serve` in its own process: prints its address, answers predict, stops on SIGTERM."""
+def check_serve_command(base, expected, beam):
+    """`kseq2seq serve` in its own process: prints its address, answers predict; SIGTERM lets a running request end."""
+    import concurrent.futures
     import signal
     import subprocess
     import sys
+    import time
     import urllib.request
 
     process = subprocess.Popen(
         [sys.executable, "-m", "kseq2seq.cli", "serve", "--model", base, "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
+
+    def predict(signature):
+        body = {"instances": ["3 June 2019"], "signature_name": signature}
+        request = urllib.request.Request(url + ":predict", data=json.dumps(body).encode())
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
     try:
         line = process.stdout.readline()
         assert "as 'dates' (version 3)" in line, line
         url = line.strip().rsplit(" ", 1)[-1]
-        request = urllib.request.Request(url + ":predict", data=json.dumps({"instances": ["3 June 2019"]}).encode())
-        with urllib.request.urlopen(request, timeout=120) as response:
-            body = json.loads(response.read())
-        assert body["predictions"][0]["outputs"] == expected[0]
+        assert predict("serving_default")["predictions"][0]["outputs"] == expected[0]
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            running = pool.submit(predict, "beam_search")  # its first call traces beam search: seconds
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            assert running.result(timeout=120)["predictions"][0]["outputs"] == beam
+        assert process.wait(timeout=60) == 0
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        if process.poll() is None:
+            process.kill()
 
 
 def test_evaluate_bleu_equals_sacrebleu_on_a_hand_made_case(tmp_path, monkeypatch):

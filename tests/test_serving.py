@@ -3,18 +3,29 @@ import http.client
 import json
 import time
 
+import numpy as np
 import pytest
 
 from kseq2seq import serving
+from kseq2seq.request_batching import BatchingOptions, Overloaded, RequestBatcher
 
 
 @pytest.fixture(scope="module")
-def server(tiny_translator, tmp_path_factory):
+def model(tiny_translator, tmp_path_factory):
     base = tmp_path_factory.mktemp("serving") / "dates"
     tiny_translator.export(str(base / "1"), beam_config={"num_beams": 3, "nbest": 2})
-    model = serving.Model(str(base))
-    httpd = serving.make_server(model, serving.default_name(str(base)), port=0, max_request_bytes=4096)
+    return serving.Model(str(base))
+
+
+def _serve(model, **options):
+    httpd = serving.make_server(model, "dates", port=0, max_request_bytes=4096, **options)
     serving.serve_in_thread(httpd)
+    return httpd
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    httpd = _serve(model)
     yield httpd.server_address[1]
     httpd.shutdown()
     httpd.server_close()
@@ -141,3 +152,41 @@ def test_a_new_version_folder_is_served_without_a_restart(tiny_translator, tmp_p
         versions.stop()
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_64_concurrent_requests_batched_equal_the_unbatched_answers(model, server, tiny_dates):
+    """Rows of 1 or 2 instances, greedy and beam n-best: each request gets its own rows, as served alone."""
+    batcher = RequestBatcher(BatchingOptions(max_batch_size=16, batch_timeout_micros=100_000))
+    batched = _serve(model, batcher=batcher)
+    texts = [s for s, _ in tiny_dates]
+    bodies = [{"instances": texts[i % 60:i % 60 + 1 + i % 2],
+               **({"signature_name": "beam_search"} if i % 4 == 3 else {})} for i in range(64)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+            answers = list(pool.map(lambda body: request(batched.server_address[1], "POST",
+                                                         "/v1/models/dates:predict", body), bodies))
+    finally:
+        batched.shutdown()
+        batched.server_close()
+        batcher.stop()
+    assert batcher.calls < 64 / 2  # merged: far fewer model calls than requests
+    for body, (status, answer) in zip(bodies, answers):
+        alone_status, alone = request(server, "POST", "/v1/models/dates:predict", body)
+        assert status == alone_status == 200
+        predictions, expected = answer["predictions"], alone["predictions"]
+        assert [p["outputs"] for p in predictions] == [p["outputs"] for p in expected]
+        np.testing.assert_allclose(np.array([p["scores"] for p in predictions]),
+                                   np.array([p["scores"] for p in expected]), atol=1e-5)
+
+
+def test_an_overloaded_server_answers_503(model):
+    batcher = RequestBatcher(BatchingOptions(max_batch_size=1, batch_timeout_micros=0, max_enqueued_batches=1))
+    batcher.run = lambda function, inputs: (_ for _ in ()).throw(Overloaded("Expected at most 1 batches waiting"))
+    httpd = _serve(model, batcher=batcher)
+    try:
+        status, body = request(httpd.server_address[1], "POST", "/v1/models/dates:predict", {"instances": ["x"]})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        batcher.stop()
+    assert status == 503 and "Expected at most 1 batches waiting" in body["error"]

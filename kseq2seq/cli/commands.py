@@ -81,6 +81,15 @@ def add_parsers(commands):
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--max-request-bytes", type=int, default=1 << 20)
+    batching = serve.add_argument_group("request batching (TF Serving's flags and meanings)")
+    batching.add_argument("--enable-batching", action=argparse.BooleanOptionalAction, default=True,
+                          help="merge concurrent predict requests for the same signature into one model call")
+    batching.add_argument("--max-batch-size", type=int, default=32, help="rows in one merged call")
+    batching.add_argument("--batch-timeout-micros", type=int, default=2000,
+                          help="how long a batch waits for more requests after its first one")
+    batching.add_argument("--num-batch-threads", type=int, default=1, help="merged calls run at once")
+    batching.add_argument("--max-enqueued-batches", type=int, default=64,
+                          help="batches waiting at most; past it requests get 503")
     serve.add_argument("--file-system-poll-wait-seconds", type=float, default=1.0,
                        help="how often to look for a newer numbered version folder and serve it (TF Serving's "
                             "flag; 0: never)")
@@ -164,14 +173,22 @@ def run_average_checkpoints(args, out):
 
 
 def run_serve(args, out):
-    from kseq2seq import serving, web_demo
+    import signal
+    import threading
 
+    from kseq2seq import request_batching, serving, web_demo
+
+    # Options are checked before the (slow) model loading.
+    options = request_batching.BatchingOptions(args.max_batch_size, args.batch_timeout_micros,
+                                               args.num_batch_threads, args.max_enqueued_batches)
     versions = serving.Versions(args.model, args.file_system_poll_wait_seconds)
+    batcher = request_batching.RequestBatcher(options) if args.enable_batching else None
     model = versions.current
     name = args.name or serving.default_name(args.model)
     task_folder = web_demo.find_task_folder(args.model) if args.demo else None
     demo = web_demo.WebDemo(task_folder, name) if task_folder else None
-    server = serving.make_server(versions, name, args.host, args.port, args.max_request_bytes, demo=demo)
+    server = serving.make_server(versions, name, args.host, args.port, args.max_request_bytes, demo=demo,
+                                 batcher=batcher)
     host, port = server.server_address[:2]
     print(f"Serving {model.path} as '{name}' (version {model.version}) on http://{host}:{port}/v1/models/{name}", file=out)
     print(f"Web demo: http://{host}:{port}/ (decoding with {task_folder})" if demo else
@@ -179,12 +196,18 @@ def run_serve(args, out):
           "Web demo off (--no-demo)", file=out)
     out.flush()
     versions.start()
+    # SIGTERM (docker stop, kill) stops taking requests and lets those being answered finish.
+    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         versions.stop()
+        if not server.drain(timeout=60):
+            print("kseq2seq serve: requests still running after 60 s were cut off", file=sys.stderr)
+        if batcher:
+            batcher.stop()
         server.server_close()
     return 0
 
