@@ -30,12 +30,14 @@ leaves nothing behind and an existing version is replaced only with
 """
 
 import json
+import logging
 import os
 import shutil
 
 import keras
 import tensorflow as tf
 
+from kseq2seq import tflite_strings
 from kseq2seq.generation import BEAM_FIELDS
 from kseq2seq.tokenizers import END_ID, PAD_ID, START_ID, UNK_ID
 from kseq2seq.utils import atomic_directory, check_one_of
@@ -44,6 +46,8 @@ METADATA_PATH = os.path.join("assets.extra", "kseq2seq.json")
 FORMATS = {"saved_model", "tflite"}
 QUANTIZATIONS = {None, "dynamic_range", "float16"}
 TFLITE_DIR = "tflite"
+STRINGS_TFLITE = "strings.tflite"
+logger = logging.getLogger(__name__)
 
 
 def generation_configs(task, beam_config=None):
@@ -162,6 +166,31 @@ def tflite_model(task, default, beam, work_dir, quantization=None):
     return converter.convert()
 
 
+def strings_tflite_model(task, default, beam, work_dir, quantization=None):
+    """A batch-1 TFLite flatbuffer, text in, text out (`tflite_strings`): builtin ops and tensorflow-text's.
+
+    Signatures `serving_default` (`inputs` string `[1]` -> `outputs` string `[1]`, `scores [1]`) and
+    `beam_search` (`outputs [1, nbest]`, `scores [1, nbest]`), decoded as the ids model's.
+    """
+    best, beam_search = tflite_strings.string_endpoints(task, default, beam)
+    text = [tf.TensorSpec([1], tf.string, name="inputs")]
+    archive = _archive(task)
+    archive.add_endpoint("serving_default", best, input_signature=text)
+    archive.add_endpoint("beam_search", beam_search, input_signature=text)
+    saved_model = os.path.join(work_dir, "tflite_strings_source")
+    archive.write_out(saved_model, verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=["serving_default", "beam_search"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = True  # tensorflow-text's WordPiece kernels, nothing else (no Flex)
+    if quantization is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    model = converter.convert()
+    shutil.rmtree(saved_model)
+    return model
+
+
 def _write_tflite(task, folder, default, beam, info, quantization):
     target = os.path.join(folder, TFLITE_DIR)
     os.makedirs(target)
@@ -169,6 +198,14 @@ def _write_tflite(task, folder, default, beam, info, quantization):
     shutil.rmtree(os.path.join(folder, "tflite_source"))
     with open(os.path.join(target, "model.tflite"), "wb") as f:
         f.write(model)
+    reason = tflite_strings.unsupported_reason(task)
+    if reason is None:
+        with open(os.path.join(target, STRINGS_TFLITE), "wb") as f:
+            f.write(strings_tflite_model(task, default, beam, folder, quantization))
+        info = {**info, "strings_model": STRINGS_TFLITE}
+    else:
+        logger.warning("No string-in/string-out TFLite model (only the ids model): %s", reason)
+        info = {**info, "strings_model": None, "strings_model_unsupported": reason}
     for name, tokenizer in task.preprocessor.tokenizers().items():
         with open(os.path.join(target, f"{name}_vocabulary.txt"), "w", encoding="utf-8") as f:
             f.write("".join(token.replace("\n", "\\n") + "\n" for token in tokenizer.vocabulary))

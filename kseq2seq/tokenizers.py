@@ -224,8 +224,15 @@ def get_tokenizer_class(kind):
 
 
 def _split_words(texts):
-    """Whitespace words with each punctuation character a word of its own."""
-    return tf.strings.split(tf.strings.regex_replace(texts, r"(\pP)", r" \1 "))
+    """Whitespace words with each punctuation character a word of its own.
+
+    Whitespace is Unicode's (`White_Space`), punctuation BERT's (Unicode `P*`
+    and the ASCII symbols ``$+<=>^`|~``): tensorflow-text's end-to-end
+    `FastWordpieceTokenizer`, which the string TFLite model tokenizes with,
+    splits words exactly so.
+    """
+    texts = tf.strings.regex_replace(texts, r"[\pZ\x{85}]", " ")
+    return tf.strings.split(tf.strings.regex_replace(texts, r"([\pP$+<=>^`|~])", r" \1 "))
 
 
 def _count_tokens(tokenizer, texts):

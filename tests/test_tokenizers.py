@@ -103,3 +103,14 @@ def test_wordpiece_detokenizing_restores_hyphens_and_punctuation_spacing():
     assert [t.decode() for t in tok.detokenize(tok.tokenize(texts).to_tensor()).numpy()] == texts
     # The split loses whether a hyphen had spaces; between words it is restored as the in-word hyphen.
     assert tok.detokenize(tok.tokenize(["zwei - drei"]).to_tensor()).numpy()[0].decode() == "zwei-drei"
+
+
+def test_words_split_at_unicode_whitespace_and_berts_punctuation():
+    """As tensorflow-text's end-to-end WordPiece splits (the string TFLite model relies on it)."""
+    tokenizer = WordTokenizer(list(SPECIAL_TOKENS))
+    texts = tf.constant(["5$+x=y~z a\u00a0b\u3000c\u2028d\u0085e", "a^b`c|d<e>f £9 ¿qué?"])
+    assert tokenizer.split(texts).to_list() == [
+        [b"5", b"$", b"+", b"x", b"=", b"y", b"~", b"z", b"a", b"b", b"c", b"d", b"e"],
+        [b"a", b"^", b"b", b"`", b"c", b"|", b"d", b"<", b"e", b">", b"f", "£9".encode(), "¿".encode(),
+         "qué".encode(), b"?"],
+    ]
