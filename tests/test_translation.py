@@ -251,6 +251,9 @@ def test_min_length_through_generate(tiny_translator, tiny_dates):
         assert all(len(o) >= 12 for o in outputs), outputs  # dates are 10 characters otherwise
     with pytest.raises(ValueError, match="min_length=-1"):
         tiny_translator.generate(sources, min_length=-1)
+    # A preset whose min_length reaches its max_length is refused when built, not at the first generate.
+    with pytest.raises(ValueError, match=r"Expected min_length < max_length \(8\). Received: min_length=8"):
+        kseq2seq.Translator.from_preset("bahdanau_gru_small", train_texts=tiny_dates, max_length=8, min_length=8)
 
 
 def test_allow_unknown_false_rules_out_unk_in_generate_and_export(tiny_dates, tmp_path):

@@ -67,6 +67,10 @@ class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
         if not isinstance(generation_config, GenerationConfig):
             generation_config = GenerationConfig.from_dict(generation_config)
         self.generation_config = generation_config
+        limit = generation_config.max_length or self.max_length
+        if generation_config.min_length >= limit:  # caught here, not at the first generate
+            raise ValueError(f"Expected min_length < max_length ({limit}). "
+                             f"Received: min_length={generation_config.min_length}")
         self._init_generation()
 
     # --- building -------------------------------------------------------
