@@ -64,6 +64,8 @@ class Model:
     """A loaded SavedModel and TF Serving's request/response conversions."""
 
     def __init__(self, path):
+        import tensorflow_text  # noqa: F401  (registers the WordPiece ops our WordPiece models' graphs use)
+
         self.path, self.version = find_version(path)
         self.saved_model = tf.saved_model.load(self.path)
         self.signatures = dict(self.saved_model.signatures)

@@ -89,6 +89,7 @@ def test_dicts_and_mr_strings_give_the_same_text_and_bad_inputs_name_the_input(t
         tiny_model.generate([3])
 
 
+@pytest.mark.large  # several trainings or processes end to end: kept out of the fast suite's 10 minutes
 def test_saved_and_exported_models_write_the_same_texts(tiny_model, tmp_path):
     path = kseq2seq.saving.save(tiny_model, str(tmp_path / "model"), {}, overwrite=True)
     assert kseq2seq.load(path).generate(UNSEEN) == tiny_model.generate(UNSEEN)

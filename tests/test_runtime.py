@@ -32,6 +32,7 @@ def train_and_probe(tmp_path, mode):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.large  # several trainings or processes end to end: kept out of the fast suite's 10 minutes
 def test_train_runs_with_sound_malloc_thresholds_and_trains_bit_identically(tmp_path):
     fixed, kept = train_and_probe(tmp_path, "sound"), train_and_probe(tmp_path, "tensorflow")
     assert fixed["code"] == kept["code"] == 0

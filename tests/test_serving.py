@@ -190,3 +190,23 @@ def test_an_overloaded_server_answers_503(model):
         httpd.server_close()
         batcher.stop()
     assert status == 503 and "Expected at most 1 batches waiting" in body["error"]
+
+
+def test_a_wordpiece_model_is_served_by_a_process_that_imports_only_serving(tmp_path):
+    """The WordPiece kernels come from tensorflow-text: `serving.Model` registers them itself."""
+    import subprocess
+    import sys
+
+    import kseq2seq
+
+    pairs = [("A man rides a bike.", "Ein Mann fährt Rad."), ("Two dogs run.", "Zwei Hunde rennen.")] * 4
+    task = kseq2seq.Translator.from_preset("multi30k_gru_wordpiece", train_texts=pairs, units=8, embedding_dim=8,
+                                           max_length=8, min_length=3)
+    base = str(tmp_path / "en-de")
+    task.export(base + "/1")
+    code = ("import json, sys\nfrom kseq2seq import serving\n"
+            "answer = serving.Model(sys.argv[1]).predict({'instances': ['A dog rides.']})\n"
+            "print(json.dumps(answer['predictions'][0]['outputs']))")
+    result = subprocess.run([sys.executable, "-c", code, base], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == task.generate(["A dog rides."])[0]

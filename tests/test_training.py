@@ -32,6 +32,7 @@ def _weights(path):
         return [data[k] for k in data.files]
 
 
+@pytest.mark.large  # several trainings or processes end to end: kept out of the fast suite's 10 minutes
 def test_two_mirrored_logical_devices_give_the_loss_curve_of_one_device(tmp_path):
     """Same global batch (32) on 1 and 2 logical CPU devices: same losses, same weights."""
     for devices in ("1", "2"):
@@ -89,6 +90,7 @@ def _latest_step(folder):
     return None if latest is None else int(latest.rsplit("-", 1)[1])
 
 
+@pytest.mark.large  # several trainings or processes end to end: kept out of the fast suite's 10 minutes
 def test_resume_after_sigkill_mid_epoch_reaches_the_uninterrupted_weights(tmp_path):
     assert cli.main(_train_command(tmp_path / "reference", tmp_path / "reference.ckpt"), out=open(os.devnull, "w")) == 0
     command = [sys.executable, "-m", "kseq2seq.cli"] + _train_command(tmp_path / "model", tmp_path / "model.ckpt")

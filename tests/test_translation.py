@@ -181,12 +181,11 @@ def test_make_dataset_caches_buckets_and_knows_its_length(tiny_translator):
 
 @pytest.mark.large
 def test_multi30k_english_german_bleu():
-    """bahdanau_gru_small (word-level) on Multi30k en->de for an 8-minute budget; sacreBLEU on validation."""
+    """bahdanau_gru_small (word-level) on Multi30k en->de for 2 epochs (912 steps); sacreBLEU on validation."""
     from conftest import shared_data
 
     from kseq2seq.datasets import text_files
     from kseq2seq.metrics import corpus_bleu
-    from kseq2seq.training import TimeBudget
 
     folder = shared_data("multi30k")
     train = text_files.load_text_pairs(f"{folder}/train.en", f"{folder}/train.de")
@@ -195,18 +194,18 @@ def test_multi30k_english_german_bleu():
         "bahdanau_gru_small", train_texts=train, tokenizer="word", lowercase=True, max_vocabulary_size=8000,
         min_count=2, embedding_dim=128, units=256, dropout=0.2, source_length=40, target_length=40, max_length=40,
     )
-    translator.fit(train, epochs=20, bucket_boundaries=[8, 12, 16, 20, 25, 30], callbacks=[TimeBudget(8)],
+    # A step count, not a time budget: a slower CPU takes longer but reaches the same model.
+    translator.fit(train, epochs=2, bucket_boundaries=[8, 12, 16, 20, 25, 30],
                    verbose=2, seed=0)
     hypotheses = translator.generate([s for s, _ in validation], sampler="beam", num_beams=4)
     # References are raw cased text; the model writes lowercased, space-tokenized text,
     # so BLEU is case-insensitive (sacreBLEU lowercase=True, 13a tokenization).
     bleu = corpus_bleu(hypotheses, [t for _, t in validation], lowercase=True)
-    print(f"\nMulti30k en->de validation BLEU (beam 4, 8 min on CPU): {bleu.score:.2f}  {bleu.signature}")
+    print(f"\nMulti30k en->de validation BLEU (beam 4, 2 epochs): {bleu.score:.2f}  {bleu.signature}")
     for (source, reference), hypothesis in list(zip(validation, hypotheses))[:3]:
         print(f"  {source}\n  -> {hypothesis}\n  ref {reference}")
-    # 31.8 when measured alone on 2 cores with a 10-minute budget (the budget is 8 since the Transformer's
-    # large tests joined the suite); margin for a busier or slower CI machine
-    assert bleu.score >= 25.0
+    # 19.04 measured with a 4-minute budget (about 2.1 epochs) on 2 AVX-512 cores; 31.8 after 10 minutes.
+    assert bleu.score >= 15.0
 
 
 PAIRS = [("a man plays football", "ein mann spielt fußball"), ("two girls play", "zwei mädchen spielen"),
