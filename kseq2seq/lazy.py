@@ -13,7 +13,7 @@ def lazy_attributes(package, names):
 
     def __getattr__(name):
         if name not in names:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            return _submodule(package, name)
         module, _, attribute = names[name].partition(":")
         value = importlib.import_module(module)
         if attribute:
@@ -25,3 +25,13 @@ def lazy_attributes(package, names):
         return sorted(set(names) | set(vars(importlib.import_module(package))))
 
     return __getattr__, __dir__
+
+
+def _submodule(package, name):
+    """`package.name` for any submodule (`kseq2seq.records`), as an eager package would have imported it."""
+    try:
+        return importlib.import_module(f"{package}.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"{package}.{name}":
+            raise
+        raise AttributeError(f"module {package!r} has no attribute {name!r}") from None

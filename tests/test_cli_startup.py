@@ -45,6 +45,8 @@ def test_public_names_load_on_first_use():
     assert result.stdout.split() == ["False", "True", "True", "kseq2seq.tasks.translation", "kseq2seq.decoding"]
     result = _python("import kseq2seq; kseq2seq.Translater")
     assert "module 'kseq2seq' has no attribute 'Translater'" in result.stderr
+    result = _python("import kseq2seq; print(kseq2seq.records.parse_mr('name[X]'))")  # any submodule, on first use
+    assert result.stdout.strip() == "[('name', 'X')]", result.stderr[-1000:]
 
 
 def test_quiet_native_stderr_drops_only_the_known_notices():
