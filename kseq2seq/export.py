@@ -152,18 +152,7 @@ def tflite_model(task, default, beam, work_dir, quantization=None):
         out = task.generate_ids(_id_inputs(task, encoder_inputs), beam)
         return {"token_ids": out.token_ids, "scores": out.scores}
 
-    archive = _archive(task)
-    archive.add_endpoint("serving_default", best, input_signature=ids)
-    archive.add_endpoint("beam_search", beam_search, input_signature=ids)
-    saved_model = os.path.join(work_dir, "tflite_source")
-    archive.write_out(saved_model, verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=["serving_default", "beam_search"])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantization is not None:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8 weights
-    if quantization == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    return converter.convert()
+    return _convert(task, best, beam_search, ids, os.path.join(work_dir, "tflite_source"), quantization)
 
 
 def strings_tflite_model(task, default, beam, work_dir, quantization=None):
@@ -174,21 +163,27 @@ def strings_tflite_model(task, default, beam, work_dir, quantization=None):
     """
     best, beam_search = tflite_strings.string_endpoints(task, default, beam)
     text = [tf.TensorSpec([1], tf.string, name="inputs")]
-    archive = _archive(task)
-    archive.add_endpoint("serving_default", best, input_signature=text)
-    archive.add_endpoint("beam_search", beam_search, input_signature=text)
     saved_model = os.path.join(work_dir, "tflite_strings_source")
+    # Custom ops: tensorflow-text's WordPiece kernels, nothing else (no Flex).
+    model = _convert(task, best, beam_search, text, saved_model, quantization, custom_ops=True)
+    shutil.rmtree(saved_model)
+    return model
+
+
+def _convert(task, best, beam_search, input_signature, saved_model, quantization, custom_ops=False):
+    """The two endpoints written as a SavedModel at `saved_model`, then converted with builtin ops only."""
+    archive = _archive(task)
+    archive.add_endpoint("serving_default", best, input_signature=input_signature)
+    archive.add_endpoint("beam_search", beam_search, input_signature=input_signature)
     archive.write_out(saved_model, verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=["serving_default", "beam_search"])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    converter.allow_custom_ops = True  # tensorflow-text's WordPiece kernels, nothing else (no Flex)
+    converter.allow_custom_ops = custom_ops
     if quantization is not None:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8 weights
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    model = converter.convert()
-    shutil.rmtree(saved_model)
-    return model
+    return converter.convert()
 
 
 def _write_tflite(task, folder, default, beam, info, quantization):

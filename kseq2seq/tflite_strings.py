@@ -67,8 +67,10 @@ class StringCodec:
         index = {string: i for i, string in enumerate(strings)}
         self.size = len(texts)
         self.forms = tf.constant([index[form] for form in forms], tf.int32)
-        flags = lambda test: tf.constant([int(test(token, text)) for token, text in zip(target.vocabulary, texts)],  # noqa: E731
-                                         tf.int32)
+
+        def flags(test):
+            return tf.constant([int(test(token, text)) for token, text in zip(target.vocabulary, texts)], tf.int32)
+
         self.is_piece = flags(lambda token, text: token.startswith(SUFFIX))
         self.closing = flags(lambda token, text: text[:1] in CLOSING)
         self.opening = flags(lambda token, text: text[-1:] == "(")
@@ -93,8 +95,8 @@ class StringCodec:
         One detokenizer call on the rows' forms joined as a ragged tensor: TFLite has no op that stacks strings.
         """
         rows = [self._forms(token_ids[row]) for row in range(token_ids.shape[0])]
-        forms = tf.RaggedTensor.from_row_lengths(tf.concat(rows, axis=0), tf.stack([tf.size(r, tf.int64) for r in rows]),
-                                                 validate=False)
+        lengths = tf.stack([tf.size(r, tf.int64) for r in rows])
+        forms = tf.RaggedTensor.from_row_lengths(tf.concat(rows, axis=0), lengths, validate=False)
         return self.detokenizer.detokenize(forms)
 
     def _forms(self, token_ids):

@@ -135,10 +135,22 @@ def test_a_new_version_folder_is_served_without_a_restart(tiny_translator, tmp_p
         # Version 2 decodes differently (no "0" may be written); a broken version 3 is skipped.
         tiny_translator.generation_config = config.replace(bad_words=("0",))
         expected = tiny_translator.generate(texts)
-        tiny_translator.export(str(base / "2"))
-        deadline = time.time() + 60
-        while versions.current.version != "2" and time.time() < deadline:
-            time.sleep(0.1)
+        # Requests keep coming while version 2 is written, loaded and swapped in: none may fail.
+        answers = []
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            def keep_asking():
+                while versions.current.version != "2" and time.time() < deadline:
+                    answers.append(request(port, "POST", "/v1/models/dates:predict", {"instances": texts}))
+                answers.append(request(port, "POST", "/v1/models/dates:predict", {"instances": texts}))
+
+            deadline = time.time() + 60
+            asking = pool.submit(keep_asking)
+            tiny_translator.export(str(base / "2"))
+            asking.result()
+        assert versions.current.version == "2" and len(answers) >= 2
+        assert all(status == 200 for status, _ in answers)
+        outputs = {tuple(p["outputs"] for p in body["predictions"]) for _, body in answers}
+        assert outputs <= {tuple(first), tuple(expected)}
         (base / "3").mkdir()
         (base / "3" / "saved_model.pb").write_bytes(b"not a SavedModel")
         assert versions.poll() is None and versions.current.version == "2"
