@@ -1,14 +1,13 @@
-"""Shared helpers for benchmarks: timing, machine description, and docs/benchmarks.md sections."""
+"""Shared helpers for benchmarks: timing, machine description, and saving results (see render.py)."""
 
 import argparse
+import datetime
+import json
 import os
 import platform
-import re
 import resource
 import statistics
 import time
-
-DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks.md")
 
 
 def timed(fn, repeats):
@@ -78,28 +77,29 @@ def machine():
 def argument_parser(doc):
     """A benchmark's command line: its docstring as help, plus `--write`."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="update this benchmark's section of docs/benchmarks.md")
+    parser.add_argument("--write", action="store_true", help="save the result to benchmarks/results/ and rebuild docs/benchmarks.md")
     return parser
 
 
 def report(name, title, description, body, write, machine_note=""):
-    """Prints a docs section (title, what was run, the machine, then `body` lines); `write` also saves it.
+    """Prints a result (title, what was run, the machine, then `body` lines); `write` also saves it.
 
-    `name` is the section's marker in docs/benchmarks.md; `machine_note` follows the machine line (rates
-    measured in the same run).
+    Saved as `benchmarks/results/<name>.json`, then docs/benchmarks.md is rebuilt from those results
+    (`render.py`); `machine_note` follows the machine line (rates measured in the same run).
     """
     text = "\n".join([f"## {title}", "", description, "", f"Machine: {machine()}.{machine_note}", "", *body])
     print(text, flush=True)
     if write:
-        write_section(name, text)
+        save_result(name, title, description, f"{machine()}.{machine_note}", body)
 
 
-def write_section(name, body):
-    """Replaces (or appends) the section between `<!-- name:begin -->` and `<!-- name:end -->`."""
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
-    block = f"{begin}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    with open(DOC, "w") as f:
-        f.write(text)
+def save_result(name, title, description, machine_line, body):
+    """Writes `benchmarks/results/<name>.json` and rebuilds docs/benchmarks.md from the results."""
+    import render
+
+    result = {"name": name, "title": title, "description": description, "machine": machine_line,
+              "date": datetime.date.today().isoformat(), "body": list(body)}
+    with open(os.path.join(render.RESULTS, f"{name}.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    render.render()
