@@ -180,13 +180,13 @@ class WordPieceTokenizer(Tokenizer):
 
         check_positive_int("max_vocabulary_size", max_vocabulary_size, minimum=5)
         check_positive_int("min_count", min_count)
-        counts = _count_tokens(WordTokenizer(list(SPECIAL_TOKENS), lowercase=lowercase), texts)
+        counts = _count_tokens(_BertWords(list(SPECIAL_TOKENS), lowercase=lowercase), texts)
         vocabulary = learner.learn(sorted(counts.items()), max_vocabulary_size, list(SPECIAL_TOKENS),
                                    lower_thresh=min_count, joiner=cls.suffix_indicator)
         return cls(vocabulary, lowercase=lowercase, **kwargs)
 
     def split(self, texts):
-        return self._pieces.tokenizer.tokenize(_split_words(texts)).merge_dims(1, 2)
+        return self._pieces.tokenizer.tokenize(_split_words_as_bert(texts)).merge_dims(1, 2)
 
     def detokenize(self, token_ids, extra_tokens=None):
         """Ids -> text: `##` pieces glued to their word, then the spaces that splitting
@@ -224,15 +224,26 @@ def get_tokenizer_class(kind):
 
 
 def _split_words(texts):
-    """Whitespace words with each punctuation character a word of its own.
+    """Whitespace words with each punctuation character (Unicode `P*`) a word of its own."""
+    return tf.strings.split(tf.strings.regex_replace(texts, r"(\pP)", r" \1 "))
 
-    Whitespace is Unicode's (`White_Space`), punctuation BERT's (Unicode `P*`
-    and the ASCII symbols ``$+<=>^`|~``): tensorflow-text's end-to-end
-    `FastWordpieceTokenizer`, which the string TFLite model tokenizes with,
-    splits words exactly so.
-    """
+
+def _split_words_as_bert(texts):
+    """WordPiece's words: whitespace is Unicode's (`White_Space`), punctuation BERT's (Unicode `P*` and the
+    ASCII symbols ``$+<=>^`|~``), each punctuation character a word. tensorflow-text's end-to-end
+    `FastWordpieceTokenizer`, which the string TFLite model tokenizes with, splits words exactly so. (Word
+    tokenizers keep `_split_words`: the record linearization's `<attribute>` tokens are one word there.)"""
     texts = tf.strings.regex_replace(texts, r"[\pZ\x{85}]", " ")
     return tf.strings.split(tf.strings.regex_replace(texts, r"([\pP$+<=>^`|~])", r" \1 "))
+
+
+class _BertWords(Tokenizer):
+    """Counts WordPiece's words when learning its vocabulary (never saved)."""
+
+    separator = " "
+
+    def split(self, texts):
+        return _split_words_as_bert(texts)
 
 
 def _count_tokens(tokenizer, texts):

@@ -105,12 +105,15 @@ def test_wordpiece_detokenizing_restores_hyphens_and_punctuation_spacing():
     assert tok.detokenize(tok.tokenize(["zwei - drei"]).to_tensor()).numpy()[0].decode() == "zwei-drei"
 
 
-def test_words_split_at_unicode_whitespace_and_berts_punctuation():
+def test_wordpiece_words_split_at_unicode_whitespace_and_berts_punctuation():
     """As tensorflow-text's end-to-end WordPiece splits (the string TFLite model relies on it)."""
-    tokenizer = WordTokenizer(list(SPECIAL_TOKENS))
     texts = tf.constant(["5$+x=y~z a\u00a0b\u3000c\u2028d\u0085e", "a^b`c|d<e>f £9 ¿qué?"])
+    tokenizer = WordPieceTokenizer.from_texts(texts.numpy().tolist() * 3, max_vocabulary_size=60)
     assert tokenizer.split(texts).to_list() == [
         [b"5", b"$", b"+", b"x", b"=", b"y", b"~", b"z", b"a", b"b", b"c", b"d", b"e"],
         [b"a", b"^", b"b", b"`", b"c", b"|", b"d", b"<", b"e", b">", b"f", "£9".encode(), "¿".encode(),
          "qué".encode(), b"?"],
     ]
+    # Word tokenizers split at Unicode punctuation only: the record linearization's "<name>" stays one word.
+    words = WordTokenizer(list(SPECIAL_TOKENS)).split(tf.constant(["<name> x$y, z"])).to_list()
+    assert words == [[b"<name>", b"x$y", b",", b"z"]]
