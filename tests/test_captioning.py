@@ -112,6 +112,7 @@ def test_save_load_and_attention_records(captioner, tmp_path):
     assert figure_path.read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 def test_exports_take_image_bytes_and_float_images(captioner, tmp_path):
     path = captioner.export(str(tmp_path / "1"), formats=("saved_model", "tflite"),
                             beam_config={"num_beams": 2, "nbest": 2})

@@ -269,13 +269,15 @@ def test_lead3_on_cnn_dailymail_validation(tmp_path):
     assert aggregate["rougeLsum"]["fmeasure"]["mean"] > aggregate["rougeL"]["fmeasure"]["mean"]
 
 
+@pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 def test_train_and_evaluate_a_summarizer_on_the_built_in_news_set(tmp_path):
     from kseq2seq.datasets.news import load_news
 
     model_dir = str(tmp_path / "news")
     code, _ = run(["train", "--task", "summarization", "--preset", "pointer_generator_coverage", "--dataset", "news",
                    "--limit", "64", "--epochs", "1", "--output", model_dir, "--set", "units=8",
-                   "--set", "embedding_dim=4", "--set", "source_length=60", "--set", "max_length=12"])
+                   "--set", "embedding_dim=4", "--set", "source_length=60", "--set", "max_length=12",
+                   "--set", "min_length=2"])  # below max_length, as a task requires when it is built
     assert code == 0
     model = cli.load_model(model_dir)
     assert type(model).__name__ == "Summarizer" and model.backbone.coverage

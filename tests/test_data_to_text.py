@@ -131,6 +131,7 @@ def run(argv, stdin=None):
         sys.stdin = old
 
 
+@pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 def test_cli_train_generate_and_evaluate(tiny_model, tmp_path):
     code, output = run(["train", "--task", "data_to_text", "--preset", "records_small", "--dataset", "restaurants",
                         "--limit", "40", "--max-steps", "2", "--set", "units=8", "--set", "embedding_dim=8",

@@ -49,6 +49,7 @@ def test_round_trip_fresh_process_tf1_session_and_python_agree(tiny_translator, 
     np.testing.assert_array_equal(served["tf2"]["generate_ids"]["token_ids"], expected_ids)
 
 
+@pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 def test_saved_model_cli_run_gives_the_same_outputs(tiny_translator, exported, tmp_path):
     path, inputs = exported
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
@@ -112,6 +113,7 @@ def test_tflite_batch_one_matches_python_for_every_input(tiny_translator, export
     assert text == tiny_translator.generate([inputs[0]])[0]
 
 
+@pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 def test_tflite_quantization_shrinks_the_model(tiny_translator, exported, tmp_path):
     path, _ = exported
     full = os.path.getsize(os.path.join(path, "tflite", "model.tflite"))

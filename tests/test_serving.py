@@ -105,6 +105,7 @@ def test_unknown_model_or_version_is_404_and_server_survives(server):
     assert request(server, "GET", "/v1/models/dates")[0] == 200
 
 
+@pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 def test_a_burst_of_50_concurrent_requests_is_answered_in_full(server, tiny_translator, tiny_dates):
     texts = [s for s, _ in tiny_dates[:50]]
     expected = tiny_translator.generate(texts)

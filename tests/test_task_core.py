@@ -113,6 +113,7 @@ def exported_tasks(tmp_path_factory):
     return tasks, dict(zip(TASKS, run_client(requests, tmp_path_factory.mktemp("client"))))
 
 
+@pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 @pytest.mark.parametrize("name", list(TASKS))
 def test_exports_decode_exactly_as_generate_with_the_presets_defaults(exported_tasks, name):
     tasks, served = exported_tasks
@@ -132,6 +133,7 @@ def test_exports_decode_exactly_as_generate_with_the_presets_defaults(exported_t
     assert signatures["serving_default"] == task.generation_config.describe()
 
 
+@pytest.mark.large  # shares the exports of the test above (its fixture is the slow part)
 def test_the_photo_preset_rules_out_unknown_words_in_its_exports(exported_tasks):
     tasks, served = exported_tasks
     task, images, _, _ = tasks["photo_captioner"]
@@ -184,6 +186,7 @@ def run(argv):
     return code, out.getvalue()
 
 
+@pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 def test_a_task_defined_outside_the_package_trains_generates_and_exports_through_the_cli(reversal_task, tmp_path):
     rng = np.random.RandomState(0)
     words = ["".join(rng.choice(list("abcdef"), rng.randint(2, 6))) for _ in range(400)]

@@ -91,6 +91,7 @@ print(json.dumps(answers, default=lambda b: b.decode("utf-8")))
 """
 
 
+@pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 def test_string_tflite_equals_generate_in_a_process_without_kseq2seq(translator, tmp_path):
     path = translator.export(str(tmp_path / "1"), formats=("tflite",), beam_config={"num_beams": 3, "nbest": 2})
     with open(os.path.join(path, "tflite", "kseq2seq.json"), encoding="utf-8") as f:

@@ -112,6 +112,7 @@ def test_resume_after_sigkill_mid_epoch_reaches_the_uninterrupted_weights(tmp_pa
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 def test_config_file_with_overrides_and_the_resolved_config_reproduce_the_run(tmp_path):
     import yaml
 
