@@ -15,32 +15,18 @@ text equals the SavedModel's.
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import argument_parser, report  # noqa: E402
+from export import folder_size, latency_and_outputs  # noqa: E402
 
 import kseq2seq  # noqa: E402
 from kseq2seq import tflite_strings  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "multi30k", "val.en")
-
-
-def folder_size(path):
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
-
-
-def timed(fn, inputs):
-    fn(inputs[0])  # warm-up
-    times, outputs = [], []
-    for item in inputs:
-        start = time.perf_counter()
-        outputs.append(fn(item))
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times)), outputs
 
 
 def main():
@@ -58,9 +44,9 @@ def main():
         ids = tf.lite.Interpreter(model_path=os.path.join(path, "tflite", "model.tflite"))
         run_strings, run_ids = strings.get_signature_runner("serving_default"), ids.get_signature_runner("serving_default")
         encoded = [task.preprocessor.encode_source(tf.constant([s]))[0]["encoder_token_ids"].numpy() for s in sentences]
-        saved_ms, saved_out = timed(lambda s: saved(inputs=tf.constant([s]))["outputs"].numpy()[0], sentences)
-        strings_ms, strings_out = timed(lambda s: run_strings(inputs=np.array([s]))["outputs"][0], sentences)
-        ids_ms, _ = timed(lambda e: run_ids(encoder_token_ids=e)["token_ids"], encoded)
+        saved_ms, saved_out = latency_and_outputs(lambda s: saved(inputs=tf.constant([s]))["outputs"].numpy()[0], sentences)
+        strings_ms, strings_out = latency_and_outputs(lambda s: run_strings(inputs=np.array([s]))["outputs"][0], sentences)
+        ids_ms, _ = latency_and_outputs(lambda e: run_ids(encoder_token_ids=e)["token_ids"], encoded)
         sizes = {"saved": folder_size(path) - folder_size(os.path.join(path, "tflite")),
                  "strings": os.path.getsize(os.path.join(path, "tflite", "strings.tflite")),
                  "ids": os.path.getsize(os.path.join(path, "tflite", "model.tflite"))}

@@ -17,7 +17,6 @@ Errors are TF Serving's shape, `{"error": message}`: 400 for bad input or
 options (the message names them), 404 without a task folder.
 """
 
-import json
 import mimetypes
 import os
 import threading
@@ -80,12 +79,10 @@ class WebDemo:
         self.task_name = task_for(self.task)
         spec = get_task(self.task_name) if self.task_name else None
         self._read_inputs = spec.resolve("read_inputs") if spec and spec.read_inputs else list
-        with open(os.path.join(task_folder, saving.METADATA_FILE), encoding="utf-8") as f:
-            self.preset = json.load(f).get("preset")
         self._lock = threading.Lock()
 
     def describe(self, version=None):
-        return {"name": self.name, "task": self.task_name, "preset": self.preset, "version": version,
+        return {"name": self.name, "task": self.task_name, "preset": self.task.preset, "version": version,
                 "demo": self.task_name != "captioning", "generation_config": self.task.generation_config.to_dict()}
 
     def generate(self, request):
