@@ -61,14 +61,27 @@ def render_result(name):
     return "\n".join(lines)
 
 
-def plot_bleu_minutes(path):
-    """Multi30k validation BLEU (beam 4) against training minutes, from the BLEU-curve results."""
+def _figure(figsize):
+    """A matplotlib figure and axes on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    return plt.subplots(figsize=figsize)
+
+
+def _save(fig, path):
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_bleu_minutes(path):
+    """Multi30k validation BLEU (beam 4) against training minutes, from the BLEU-curve results."""
+    fig, ax = _figure((6, 3.6))
     for name, label in (("multi30k-bleu-curve", "multi30k_gru_wordpiece (RNN)"),
                         ("multi30k-transformer-bleu-curve", "multi30k_transformer")):
         if os.path.isfile(os.path.join(RESULTS, f"{name}.json")):
@@ -78,25 +91,18 @@ def plot_bleu_minutes(path):
     ax.set_ylabel("validation BLEU, beam 4")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_speed_ratios(path):
     """Our speed against the references, as ratios (training, decoding, serving)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     bars = []
     for row in table(load("transformer-speed"))[1:]:
         variant = re.sub(r"\s*\(.*?\)", "", row[0].split(":", 1)[1]).strip()
         bars.append((f"Transformer training: {variant}", number(row[2])))
     for row in table(load("serving-batching"))[1:]:
         bars.append((f"serving, {row[0]} clients: batched / alone", number(row[-1])))
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(bars) + 1))
+    fig, ax = _figure((8, 0.4 * len(bars) + 1))
     labels, values = [label for label, _ in bars][::-1], [value for _, value in bars][::-1]
     ax.barh(labels, values, color="#4a6fa5")
     for i, value in enumerate(values):
@@ -104,9 +110,7 @@ def plot_speed_ratios(path):
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xlim(0, max(values) * 1.2)
     ax.set_xlabel("× the reference (1.0 = as fast)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 PLOTS = {"bleu-minutes": plot_bleu_minutes, "speed-ratios": plot_speed_ratios}

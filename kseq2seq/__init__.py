@@ -5,6 +5,7 @@ The public names below load their modules (and TensorFlow) on first use, so
 """
 
 from kseq2seq.lazy import lazy_attributes
+from kseq2seq.tasks.registry import public_classes
 
 __version__ = "0.1.0"
 
@@ -15,11 +16,13 @@ _PUBLIC = {
                                                      "TransformerBackbone")},
     "plot_attention": "kseq2seq.plotting:plot_attention",
     "plot_image_attention": "kseq2seq.plotting:plot_image_attention",
+    "plot_audio_attention": "kseq2seq.plotting:plot_audio_attention",
     **{name: f"kseq2seq.preprocessors:{name}" for name in ("ImageCaptionPreprocessor", "Preprocessor",
                                                             "Seq2SeqPreprocessor")},
     "load": "kseq2seq.saving:load",
-    **{name: f"kseq2seq.tasks:{name}" for name in ("Captioner", "DataToText", "Responder", "Seq2SeqTask",
-                                                    "Summarizer", "Translator")},
+    "Seq2SeqTask": "kseq2seq.tasks.task:Seq2SeqTask",
+    # The registered tasks (`Translator`, `Transcriber`, ...), read from the registry.
+    **public_classes(),
     "Ensemble": "kseq2seq.tasks.ensemble:Ensemble",
     "ensemble": "kseq2seq.tasks.ensemble:ensemble",
     "Generation": "kseq2seq.tasks.generating:Generation",

@@ -83,3 +83,45 @@ def plot_image_attention(image, output_tokens, weights, path=None, columns=5):
         fig.savefig(path, dpi=100)
         plt.close(fig)
     return fig
+
+
+def plot_audio_attention(features, output_tokens, weights, path=None, title=None):
+    """Each output token's attention over the audio, under its log-mel spectrogram, on one time axis.
+
+    Args:
+        features: log-mel features `[frames, mel bins]` (`SpeechBackbone.log_mel(waveform)`).
+        output_tokens: the generated tokens (one row each).
+        weights: `[>= len(output_tokens), encoder steps]` (a `Transcriber` record's
+            `attention`); each step covers `frames / steps` frames (the encoder's subsampling).
+        path: if given, the figure is saved there as PNG.
+
+    Returns the matplotlib `Figure`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    features, weights = np.asarray(features), np.asarray(weights)
+    rows = len(output_tokens)
+    if features.ndim != 2:
+        raise ValueError(f"Expected features of shape [frames, mel bins]. Received: shape={features.shape}")
+    if weights.ndim != 2 or weights.shape[0] < rows:
+        raise ValueError(f"Expected weights of shape [>= {rows}, encoder steps]. Received: shape={weights.shape}")
+    frames = features.shape[0]
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(max(5.0, frames / 40 + 2), 2.5 + 0.3 * rows),
+                                      gridspec_kw={"height_ratios": [1, max(1.0, rows / 6)]})
+    top.imshow(features.T, origin="lower", aspect="auto", cmap="magma", extent=(0, frames, 0, features.shape[1]))
+    top.set_ylabel("mel bin")
+    # Steps are stretched over the frames they summarize, so both panels share the time axis.
+    image = bottom.imshow(weights[:rows], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto",
+                          interpolation="nearest", extent=(0, frames, rows - 0.5, -0.5))
+    bottom.set_yticks(range(rows), labels=list(output_tokens))
+    bottom.set_xlabel("frame")
+    if title:
+        top.set_title(title)
+    fig.colorbar(image, ax=[top, bottom], fraction=0.03, pad=0.02)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return fig

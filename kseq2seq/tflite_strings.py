@@ -34,6 +34,8 @@ def unsupported_reason(task):
     """None when `task` can have a string TFLite model, else why not (a sentence)."""
     preprocessor = task.preprocessor
     tokenizers = getattr(preprocessor, "tokenizers", lambda: {})()
+    if "source" not in tokenizers:
+        return f"its input is {', '.join(preprocessor.encoder_input_names)}, not text"
     if set(tokenizers) != {"source", "target"} or not all(
             isinstance(t, WordPieceTokenizer) for t in tokenizers.values()):
         return ("its tokenizers are not WordPiece: only tensorflow-text's WordPiece kernels tokenize strings in "

@@ -12,15 +12,26 @@ served versions (the folder `kseq2seq export --output DIR/N` exports into):
   "options": {GenerationConfig fields}}` -> `{"results": [{"texts", "scores",
   "source_tokens", "output_tokens", "attention"}], "latency_ms"}`, where
   `attention[i][j]` is output token i's weight on source token j (best output).
+  A model whose input is a file (`input` is `"image"` or `"audio"` in the
+  model list) takes `{"b64": base64 bytes}` inputs, TF Serving's convention
+  for binary data; its attention columns are image grid cells (row by row,
+  `attention_grid` gives `[height, width]`) or the listener's steps over
+  time (`spectrogram` gives the log-mel features `[mel bins][frames]` they
+  cover), and `source_tokens` is empty.
 
 Errors are TF Serving's shape, `{"error": message}`: 400 for bad input or
 options (the message names them), 404 without a task folder.
 """
 
+import base64
+import binascii
+import functools
 import mimetypes
 import os
 import threading
 import time
+
+import numpy as np
 
 from kseq2seq.utils import PAD
 
@@ -56,6 +67,12 @@ def static_file(url_path):
     name = "index.html" if url_path == "/" else url_path[len("/static/"):] if url_path.startswith("/static/") else None
     if not name or "/" in name or "\\" in name or name.startswith("."):
         return None
+    return _page_file(name)
+
+
+@functools.lru_cache(maxsize=64)
+def _page_file(name):
+    """Read once per process: the package's page files do not change while it serves."""
     path = os.path.join(WEB_DIR, name)
     if not os.path.isfile(path):
         return None
@@ -83,12 +100,11 @@ class WebDemo:
 
     def describe(self, version=None):
         return {"name": self.name, "task": self.task_name, "preset": self.task.preset, "version": version,
-                "demo": self.task_name != "captioning", "generation_config": self.task.generation_config.to_dict()}
+                "demo": True, "input": self.task.preprocessor.input_kind,
+                "generation_config": self.task.generation_config.to_dict()}
 
     def generate(self, request):
         inputs, options = self._check(request)
-        if self.task_name == "captioning":
-            raise DemoError("The web demo takes text inputs; this captioning model is served by the REST API only.")
         start = time.perf_counter()
         with self._lock:
             try:
@@ -96,15 +112,30 @@ class WebDemo:
             except (ValueError, TypeError) as error:
                 raise DemoError(str(error)) from None
         latency_ms = 1000 * (time.perf_counter() - start)
-        return {"results": [_result(record) for record in records], "latency_ms": round(latency_ms, 3)}
+        results = [_result(record) for record in records]
+        for result, value, record in zip(results, inputs, records):
+            result.update(self._drawing(value, record))
+        return {"results": results, "latency_ms": round(latency_ms, 3)}
+
+    def _drawing(self, value, record):
+        """What the page draws the attention over: an image's grid shape, or an audio input's log-mel spectrogram."""
+        kind = self.task.preprocessor.input_kind
+        if kind == "image" and record.attention is not None:
+            return {"attention_grid": list(np.asarray(record.attention).shape[1:])}
+        if kind == "audio":
+            waveform = self.task.preprocessor.encode_source([value])[0]["waveform"][0].numpy()
+            features = self.task.backbone.log_mel(waveform)
+            return {"spectrogram": np.round(features.T, 2).tolist()}  # [mel bins][frames]
+        return {}
 
     @staticmethod
     def _check(request):
         if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
             raise DemoError('Expected a JSON object {"inputs": [text, ...], "options": {...}}.')
         inputs = request["inputs"]
-        if not 1 <= len(inputs) <= MAX_INPUTS or not all(isinstance(text, str) for text in inputs):
+        if not 1 <= len(inputs) <= MAX_INPUTS:
             raise DemoError(f"Expected 'inputs' to be 1 to {MAX_INPUTS} strings. Received: {str(inputs)[:80]}")
+        inputs = [_input(value, i) for i, value in enumerate(inputs)]
         options = request.get("options") or {}
         unknown = sorted(set(options) - set(OPTIONS)) if isinstance(options, dict) else None
         if unknown is None or unknown:
@@ -113,9 +144,27 @@ class WebDemo:
         return inputs, {key: value for key, value in options.items() if value is not None}
 
 
+def _input(value, index):
+    """A request input: text, or `{"b64": ...}` decoded to bytes (an image or a WAV file)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except binascii.Error:
+            raise DemoError(f"Expected inputs[{index}]['b64'] to be base64. Received: {value['b64'][:40]!r}") from None
+    raise DemoError(f"Expected inputs[{index}] to be a string or {{\"b64\": base64 bytes}}. "
+                    f"Received: {str(value)[:80]}")
+
+
 def _result(record):
     source = [token for token in (record.source_tokens or []) if token != PAD]
-    attention = [] if record.attention is None else [[round(float(w), 4) for w in row[: len(source)]]
-                                                      for row in record.attention]
+    weights = None if record.attention is None else np.asarray(record.attention)
+    if weights is not None and not source:  # an image grid (row by row) or audio steps: every column
+        weights = weights.reshape(weights.shape[0], -1)
+        width = weights.shape[1]
+    else:
+        width = len(source)
+    attention = [] if weights is None else [[round(float(w), 4) for w in row[:width]] for row in weights]
     return {"texts": record.texts, "scores": [round(s, 4) for s in record.scores], "source_tokens": source,
             "output_tokens": list(record.output_tokens), "attention": attention}

@@ -40,3 +40,23 @@ def tiny_translator(tiny_dates):
     history = translator.fit(data, steps_per_epoch=100, epochs=3, verbose=0)
     translator.test_history = history.history
     return translator
+
+
+@pytest.fixture(scope="session")
+def spoken_numbers():
+    """128 training and 6 test strings of the generated spoken numbers."""
+    from kseq2seq.datasets.spoken_numbers import load_spoken_numbers
+
+    return load_spoken_numbers(num_train=128, num_validation=0, num_test=6, seed=5)
+
+
+@pytest.fixture(scope="session")
+def tiny_transcriber(spoken_numbers):
+    """A tiny transcriber after one epoch (about 10 s): its outputs are fixed by the seed, not good."""
+    import kseq2seq
+
+    keras.utils.set_random_seed(0)
+    task = kseq2seq.Transcriber.from_preset("las_digits_small", train_texts=spoken_numbers[0], units=16,
+                                            filters=16, num_mel_bins=20)
+    task.fit(spoken_numbers[0], epochs=1, verbose=0)
+    return task

@@ -30,6 +30,7 @@ def test_dates_translator_example_runs(tmp_path):
     ("news_summarizer.py", ["beam", "beam + trigram blocking", "article", "summary", "export"]),
     ("shop_assistant.py", ["exactly right", "conversation", "sampled replies", "saved"]),
     ("restaurant_writer.py", ["test", "from a dict", "from an MR", "export"]),
+    ("digit_transcriber.py", ["held-out speaker", "from a path and from samples", "attention map", "export"]),
 ])
 def test_task_examples_run(app, lines, tmp_path):
     """Each task's example end to end (a few hundred examples, one epoch): its report lines and its files."""

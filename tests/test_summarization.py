@@ -130,7 +130,7 @@ def test_attention_records_name_copied_words(copier):
 
 @pytest.mark.large
 def test_pointer_generator_beats_attention_baseline_on_news_rouge2(tmp_path, capsys):
-    """Both presets trained 3 minutes each on the built-in news set, scored by `kseq2seq evaluate`."""
+    """Both presets trained 2 minutes each on the built-in news set, scored by `kseq2seq evaluate`."""
     import json
 
     from kseq2seq import cli
@@ -147,7 +147,7 @@ def test_pointer_generator_beats_attention_baseline_on_news_rouge2(tmp_path, cap
     for preset in ("attention_lstm", "pointer_generator"):
         model = str(tmp_path / preset)
         train = ["train", "--task", "summarization", "--preset", preset, "--data", str(tmp_path / "train.jsonl"),
-                 "--validation-data", str(tmp_path / "validation.jsonl"), "--time-budget", "3", "--epochs", "100",
+                 "--validation-data", str(tmp_path / "validation.jsonl"), "--time-budget", "2", "--epochs", "100",
                  "--batch-size", "32", "--output", model]
         assert cli.main(train + [arg for size in sizes for arg in ("--set", size)]) == 0
         report = str(tmp_path / f"{preset}.json")

@@ -1,5 +1,6 @@
 """The web demo: its page files, its endpoint (decoding with attention), and the page in a real Chromium."""
 
+import base64
 import json
 import os
 import shutil
@@ -86,14 +87,16 @@ def test_models_lists_the_served_model_with_its_decoding_defaults(url, tiny_tran
     status, _, body = _call(url, "/kseq2seq/v1/models")
     assert status == 200
     (model,) = json.loads(body)["models"]
-    assert {key: model[key] for key in ("name", "task", "version", "demo")} == {
-        "name": "dates", "task": "translation", "version": "1", "demo": True}
+    assert {key: model[key] for key in ("name", "task", "version", "demo", "input")} == {
+        "name": "dates", "task": "translation", "version": "1", "demo": True, "input": "text"}
     assert model["generation_config"] == json.loads(json.dumps(tiny_translator.generation_config.to_dict()))
 
 
 @pytest.mark.parametrize("body, message", [
     ({"inputs": "x"}, "Expected a JSON object {\"inputs\": [text, ...]"),
     ({"inputs": []}, "Expected 'inputs' to be 1 to 16 strings"),
+    ({"inputs": ["x", 3]}, "Expected inputs[1] to be a string or {\"b64\": base64 bytes}. Received: 3"),
+    ({"inputs": [{"b64": "%%%"}]}, "Expected inputs[0]['b64'] to be base64"),
     ({"inputs": ["x"], "options": {"beams": 3}}, "Received: ['beams']"),
     ({"inputs": ["x"], "options": {"sampler": "beam", "num_beams": 2, "nbest": 3}}, "nbest"),
 ])
@@ -101,6 +104,26 @@ def test_bad_requests_get_400_naming_the_problem(url, body, message):
     status, _, answer = _call(url, "/kseq2seq/v1/models/dates:generate", body)
     assert status == 400
     assert message in json.loads(answer)["error"]
+
+
+def test_file_inputs_come_as_base64_and_their_attention_keeps_every_column(tiny_transcriber, tmp_path):
+    """A speech model: a WAV as {"b64": ...}, attention over every listener step (no source tokens)."""
+    from kseq2seq.datasets.spoken_numbers import load_spoken_numbers
+
+    folder = str(tmp_path / "speech")
+    tiny_transcriber.save_to_preset(folder)
+    demo = web_demo.WebDemo(folder, "numbers")
+    assert demo.describe("1")["input"] == "audio"
+    wav = load_spoken_numbers(num_train=0, num_validation=0, num_test=1, seed=9)[2][0][0]
+    answer = demo.generate({"inputs": [{"b64": base64.b64encode(wav).decode()}]})
+    expected = tiny_transcriber.generate([wav], return_attention=True)[0]
+    result = answer["results"][0]
+    assert result["texts"] == expected.texts and result["source_tokens"] == []
+    np.testing.assert_allclose(result["attention"], expected.attention, atol=1e-4)
+    samples = tiny_transcriber.preprocessor.encode_source([wav])[0]["waveform"][0].numpy()
+    np.testing.assert_allclose(result["spectrogram"], tiny_transcriber.backbone.log_mel(samples).T, atol=0.006)
+    with pytest.raises(web_demo.DemoError, match=r"inputs\[0\] to be a WAV file"):
+        demo.generate({"inputs": [{"b64": base64.b64encode(b"not audio").decode()}]})
 
 
 def test_a_blank_input_gives_an_empty_output(url):
@@ -175,3 +198,40 @@ def test_browser_demo_page_decodes_and_draws_the_heatmap(task_folder, tiny_trans
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+
+
+@pytest.mark.large
+def test_browser_demo_page_uploads_a_wav_file(tiny_transcriber, tmp_path):
+    """The page of a speech model: a file picker instead of the text box; the WAV's transcript and attention."""
+    from playwright.sync_api import sync_playwright
+
+    from kseq2seq.datasets.spoken_numbers import load_spoken_numbers
+
+    chromium = _chromium()
+    folder = str(tmp_path / "speech")
+    tiny_transcriber.save_to_preset(folder)
+    httpd, url = _serve(web_demo.WebDemo(folder, "dates"))
+    wav = tmp_path / "numbers.wav"
+    wav.write_bytes(load_spoken_numbers(num_train=0, num_validation=0, num_test=1, seed=9)[2][0][0])
+    expected = tiny_transcriber.generate([str(wav)], return_attention=True)[0]
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+            page = browser.new_page()
+            page.goto(url + "/")
+            page.wait_for_selector("#model option[value='dates']", state="attached")
+            assert page.locator("#input").is_hidden() and page.locator("#file").is_visible()
+            page.click("#run")  # no file chosen yet: a message, not a request
+            page.wait_for_selector("#error:not([hidden])")
+            assert "Choose a file first" in page.locator("#error").inner_text()
+            page.set_input_files("#file", str(wav))
+            page.click("#run")
+            page.wait_for_selector("#results:not([hidden])")
+            assert page.locator("#outputs .output").all_inner_texts() == expected.texts
+            assert page.locator("#attention td.cell").count() == expected.attention.size
+            assert page.locator("#drawing canvas").count() == 2  # the spectrogram, and the attention under it
+            page.screenshot(path=str(tmp_path / "speech-demo.png"), full_page=True)
+            browser.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

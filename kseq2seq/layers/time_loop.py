@@ -14,14 +14,16 @@ from keras import ops
 from kseq2seq.layers.cell_steps import cell_kernels, cell_step
 
 
-def scan(fn, state, xs, dtypes=None):
+def scan(fn, state, xs, dtypes=None, shapes=None):
     """Runs `state, ys = fn(state, x_t)` over axis 1 of `xs`; returns `(final state, ys stacked on axis 1)`.
 
     `xs` may be a nested structure of `[batch, steps, ...]` tensors; `ys` a
     nested structure of `[batch, ...]` tensors, described by `dtypes` (the
-    same structure of dtypes; default: one tensor of the first `xs`' dtype).
-    Unlike `tf.scan`/`keras.ops.scan`, only the outputs are stacked, not
-    every intermediate state.
+    same structure of dtypes; default: one tensor of the first `xs`' dtype)
+    and optionally `shapes` (the same structure of `tf.TensorShape`s, which
+    the TFLite converter needs where it cannot infer them). Unlike
+    `tf.scan`/`keras.ops.scan`, only the outputs are stacked, not every
+    intermediate state.
     """
     xs_time_major = tf.nest.map_structure(_swap_batch_and_time, xs)
     first = tf.nest.flatten(xs_time_major)[0]
@@ -31,7 +33,9 @@ def scan(fn, state, xs, dtypes=None):
     # steps holding one step, summed over the loop, so the backward pass would cost O(steps²).
     inputs = [tf.TensorArray(x.dtype, size=steps, element_shape=x.shape[1:]).unstack(x)
               for x in tf.nest.flatten(xs_time_major)]
-    arrays = [tf.TensorArray(dtype, size=steps) for dtype in tf.nest.flatten(dtypes)]
+    shapes = [None] * len(tf.nest.flatten(dtypes)) if shapes is None else tf.nest.flatten(shapes)
+    arrays = [tf.TensorArray(dtype, size=steps, element_shape=shape)
+              for dtype, shape in zip(tf.nest.flatten(dtypes), shapes)]
 
     def body(t, state, arrays):
         x_t = tf.nest.pack_sequence_as(xs_time_major, [a.read(t) for a in inputs])
@@ -104,7 +108,8 @@ def _run_cell(cell, inputs, mask, zero_masked_outputs, states=None):
         return (new_states, output), output
 
     steps = projected if mask is None else (projected, ops.cast(mask, "bool"))
-    (states, _), outputs = scan(body, (states, tf.zeros_like(states[0])), steps, dtypes=dtype)
+    (states, _), outputs = scan(body, (states, tf.zeros_like(states[0])), steps, dtypes=dtype,
+                                shapes=tf.TensorShape([inputs.shape[0], cell.units]))
     return outputs, states
 
 

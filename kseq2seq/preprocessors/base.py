@@ -33,6 +33,8 @@ class Preprocessor(keras.layers.Layer):
     copy_source_words = False
     # String endpoints take one string (text, or encoded bytes) per example.
     input_dtype = tf.string
+    # What a person gives it ("text", or a file: "image", "audio"), for the web demo's form.
+    input_kind = "text"
 
     def __init__(self, target_tokenizer, target_length=64, **kwargs):
         kwargs.setdefault("dtype", "string")

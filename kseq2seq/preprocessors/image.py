@@ -56,6 +56,7 @@ class ImageCaptionPreprocessor(Preprocessor):
     """
 
     encoder_input_names = ("images",)
+    input_kind = "image"
 
     def __init__(self, target_tokenizer, image_size=64, target_length=32, **kwargs):
         super().__init__(target_tokenizer, target_length, **kwargs)

@@ -71,6 +71,12 @@ def import_tasks():
     return [spec.resolve("task_class") for spec in _TASKS.values()]
 
 
+def public_classes():
+    """`{class name: "module:Class"}` of the registered tasks, for the packages' lazy public names."""
+    return {spec.task_class.rpartition(":")[2]: spec.task_class for spec in _TASKS.values()
+            if isinstance(spec.task_class, str)}
+
+
 def dataset_names():
     """Every task's built-in `--dataset` names."""
     return sorted({dataset for spec in _TASKS.values() for dataset in spec.datasets})
@@ -104,3 +110,7 @@ register_task("data_to_text", "kseq2seq.tasks.data_to_text:DataToText",
               read_inputs="kseq2seq.tasks.data_to_text_io:read_records", demo="kseq2seq.tasks.data_to_text_io:run_demo",
               description="record (E2E meaning representation) to text: BLEU, ROUGE-L, slot error rate",
               datasets=("restaurants",))
+register_task("speech", "kseq2seq.tasks.transcriber:Transcriber", train_data="kseq2seq.tasks.speech_io:speech_pairs",
+              evaluate="kseq2seq.tasks.speech_io:evaluate_speech", read_inputs="kseq2seq.tasks.speech_io:read_audio_paths",
+              demo="kseq2seq.tasks.speech_io:run_demo", description="speech (WAV) to transcript: WER, CER",
+              datasets=("spoken_numbers",))

@@ -10,6 +10,13 @@ const PLACEHOLDERS = {
   summarization: "Paste an article",
 };
 
+// Models whose input is a file: what the file picker accepts, and what attention columns are.
+const FILE_INPUTS = {
+  image: { accept: "image/*", label: "Image (JPEG, PNG, GIF, BMP)", columns: "image grid cells, row by row" },
+  audio: { accept: "audio/wav,.wav", label: "Audio (16-bit PCM WAV)", columns: "audio, in time order" },
+};
+let fileInput = null;  // the selected model's FILE_INPUTS entry, or null for text
+
 function showError(message) {
   $("error").textContent = message;
   $("error").hidden = false;
@@ -57,6 +64,14 @@ function selectModel() {
   $("num-beams").value = config.num_beams || 4;
   $("nbest").value = config.nbest || 1;
   $("input").placeholder = PLACEHOLDERS[model.task] || "Type a sentence";
+  fileInput = FILE_INPUTS[model.input] || null;
+  $("input").hidden = fileInput !== null;
+  $("file").hidden = fileInput === null;
+  $("file").accept = fileInput ? fileInput.accept : "";
+  $("input-label").textContent = fileInput ? fileInput.label : "Input";
+  $("input-label").htmlFor = fileInput ? "file" : "input";
+  $("attention-caption").textContent = "(best output; rows: output tokens, columns: " +
+    (fileInput ? fileInput.columns : "source tokens") + ")";
   updateFields();
 }
 
@@ -94,7 +109,10 @@ function drawAttention(result) {
   table.replaceChildren();
   const head = table.createTHead().insertRow();
   head.append(document.createElement("th"));
-  for (const token of result.source_tokens) {
+  // A file's attention columns (grid cells, audio steps) have no tokens: they are numbered.
+  const columns = result.source_tokens.length ? result.source_tokens
+    : (result.attention[0] || []).map((_, j) => String(j + 1));
+  for (const token of columns) {
     const th = document.createElement("th");
     th.textContent = token.trim() === "" ? "␣" : token;  // a character tokenizer's space stays visible
     head.append(th);
@@ -109,9 +127,89 @@ function drawAttention(result) {
       const cell = row.insertCell();
       cell.className = "cell";
       cell.style.background = `rgba(36, 59, 85, ${weight})`;
-      cell.title = `${result.output_tokens[i]} → ${result.source_tokens[j]}: ${weight.toFixed(3)}`;
+      cell.title = `${result.output_tokens[i]} → ${columns[j]}: ${weight.toFixed(3)}`;
     });
   });
+}
+
+// The attention drawn over the input itself: each output token's weights darken the image grid cells it
+// does not attend to; for audio, the log-mel spectrogram above the attention rows, on one time axis.
+async function drawOverInput(result, file) {
+  const box = $("drawing");
+  box.replaceChildren();
+  if (result.attention_grid && file) {
+    const [height, width] = result.attention_grid;
+    const image = await createImageBitmap(file);
+    const size = 128;
+    result.attention.forEach((weights, i) => {
+      const canvas = document.createElement("canvas");
+      canvas.width = canvas.height = size;
+      const context = canvas.getContext("2d");
+      context.drawImage(image, 0, 0, size, size);
+      const top = Math.max(...weights) || 1;
+      weights.forEach((weight, j) => {
+        context.fillStyle = `rgba(0, 0, 0, ${0.75 * (1 - weight / top)})`;
+        context.fillRect((j % width) * size / width, Math.floor(j / width) * size / height, size / width,
+                         size / height);
+      });
+      const figure = document.createElement("figure");
+      const caption = document.createElement("figcaption");
+      caption.textContent = result.output_tokens[i];
+      figure.append(canvas, caption);
+      box.append(figure);
+    });
+  } else if (result.spectrogram) {
+    box.append(spectrogramCanvas(result.spectrogram), attentionCanvas(result, result.spectrogram[0].length));
+  }
+}
+
+const PIXELS_PER_FRAME = 2;
+
+function spectrogramCanvas(spectrogram) {
+  const bins = spectrogram.length, frames = spectrogram[0].length;
+  const values = spectrogram.flat();
+  const low = Math.min(...values), high = Math.max(...values);
+  const canvas = document.createElement("canvas");
+  canvas.width = frames * PIXELS_PER_FRAME;
+  canvas.height = bins * 2;
+  const context = canvas.getContext("2d");
+  spectrogram.forEach((row, bin) => row.forEach((value, frame) => {
+    const level = Math.round(255 * (value - low) / ((high - low) || 1));
+    context.fillStyle = `rgb(${level}, ${level}, ${level})`;
+    context.fillRect(frame * PIXELS_PER_FRAME, (bins - 1 - bin) * 2, PIXELS_PER_FRAME, 2);  // low bins at the bottom
+  }));
+  return canvas;
+}
+
+function attentionCanvas(result, frames) {
+  const rowHeight = 12, steps = result.attention[0] ? result.attention[0].length : 1;
+  const canvas = document.createElement("canvas");
+  canvas.width = frames * PIXELS_PER_FRAME;
+  canvas.height = result.attention.length * rowHeight;
+  const context = canvas.getContext("2d");
+  const stepWidth = canvas.width / steps;  // each listener step covers frames / steps frames
+  result.attention.forEach((weights, i) => weights.forEach((weight, j) => {
+    context.fillStyle = `rgba(36, 59, 85, ${weight})`;
+    context.fillRect(j * stepWidth, i * rowHeight, stepWidth, rowHeight - 1);
+  }));
+  return canvas;
+}
+
+function readFile(file) {
+  // Base64 without the data-URL prefix: TF Serving's {"b64": ...} convention for bytes.
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result.slice(reader.result.indexOf(",") + 1));
+    reader.onerror = () => reject(new Error(`Could not read ${file.name}: ${reader.error}`));
+    reader.readAsDataURL(file);
+  });
+}
+
+async function currentInput() {
+  if (!fileInput) return $("input").value;
+  const file = $("file").files[0];
+  if (!file) throw new Error(`Choose a file first: ${fileInput.label}.`);
+  return { b64: await readFile(file) };
 }
 
 async function generate(event) {
@@ -123,7 +221,7 @@ async function generate(event) {
     const response = await fetch(`${API}/${encodeURIComponent(name)}:generate`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ inputs: [$("input").value], options: options() }),
+      body: JSON.stringify({ inputs: [await currentInput()], options: options() }),
     });
     let data;
     try {
@@ -134,6 +232,7 @@ async function generate(event) {
     if (!response.ok) throw new Error(data.error || `The server answered ${response.status}.`);
     drawOutputs(data.results[0]);
     drawAttention(data.results[0]);
+    await drawOverInput(data.results[0], fileInput ? $("file").files[0] : null);
     $("latency").textContent = `${data.latency_ms.toFixed(1)} ms`;
     $("results").hidden = false;
   } catch (error) {
