@@ -18,6 +18,17 @@ from kseq2seq.tasks.speech_io import error_rates
 from conftest import shared_data
 
 
+def test_docstring_examples_run():
+    import doctest
+
+    from kseq2seq.models import speech as speech_models
+    from kseq2seq.tasks import transcriber
+
+    for module in (speech_models, transcriber):
+        result = doctest.testmod(module, extraglobs={"np": np, "kseq2seq": kseq2seq}, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
 def test_spoken_numbers_are_deterministic_speech_with_disjoint_splits():
     train, validation, test = load_spoken_numbers(num_train=20, num_validation=5, num_test=5, seed=3)
     assert (train, validation, test) == load_spoken_numbers(num_train=20, num_validation=5, num_test=5, seed=3)

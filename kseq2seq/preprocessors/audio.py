@@ -63,8 +63,9 @@ def read_wav(data, name="inputs[0]"):
         with wave.open(io.BytesIO(data), "rb") as f:
             width, channels, rate, frames = f.getsampwidth(), f.getnchannels(), f.getframerate(), f.readframes(-1)
     except (wave.Error, EOFError) as error:
+        reason = f" ({error})" if str(error) else ""
         raise ValueError(f"Expected {name} to be a WAV file (RIFF/WAVE, 16-bit PCM). "
-                         f"Received: {len(data)} bytes starting {data[:12]!r} ({error})") from None
+                         f"Received: {len(data)} bytes starting {data[:12]!r}{reason}") from None
     if width != 2:
         raise ValueError(f"Expected {name} to be 16-bit PCM WAV. Received: {8 * width}-bit samples")
     samples = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
