@@ -36,7 +36,7 @@ import kseq2seq  # noqa: E402
 from kseq2seq.datasets import speech  # noqa: E402
 from kseq2seq.layers.audio import LogMelSpectrogram  # noqa: E402
 from kseq2seq.preprocessors.audio import read_wav  # noqa: E402
-from kseq2seq.tasks.speech_io import FSDD_VALIDATION_SPEAKERS, error_rates  # noqa: E402
+from kseq2seq.tasks.speech_io import EVALUATION_SEED, FSDD_VALIDATION_SPEAKERS, error_rates  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
@@ -91,7 +91,7 @@ def main():
     isolated = lambda recordings: [(speech.wav_bytes(r["samples"], r["rate"]), speech.DIGIT_WORDS[int(r["digit"])])  # noqa: E731
                                    for r in recordings]
     sets = {
-        "FSDD held-out speaker, connected strings (500)": speech.connected_digits(held_out, 500, seed=1),
+        "FSDD held-out speaker, connected strings (500)": speech.connected_digits(held_out, 500, seed=EVALUATION_SEED),
         "FSDD held-out speaker, isolated digits (500)": isolated(held_out),
         "Speech Commands, isolated clips (100)": speech.load_speech_commands_digits(commands),
         "Speech Commands, connected strings (100)": speech.load_speech_commands_digits(commands, strings=100),
