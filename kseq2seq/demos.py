@@ -9,9 +9,9 @@ import os
 from kseq2seq import saving
 
 
-def fit_save_reload(task, train, validation, args, data, epochs):
+def fit_save_reload(task, train, validation, args, data, epochs, **fit_options):
     """Fits a demo's task, saves it with a SavedModel version 1 beside it, and reloads it: `(path, reloaded)`."""
-    task.fit(train, validation_data=validation, epochs=epochs, seed=args.seed, verbose=2)
+    task.fit(train, validation_data=validation, epochs=epochs, seed=args.seed, verbose=2, **fit_options)
     path = saving.save(task, args.output, {"data": data}, overwrite=True, serving_version=1)
     return path, saving.load(path)
 

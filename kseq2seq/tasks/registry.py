@@ -111,6 +111,6 @@ register_task("data_to_text", "kseq2seq.tasks.data_to_text:DataToText",
               description="record (E2E meaning representation) to text: BLEU, ROUGE-L, slot error rate",
               datasets=("restaurants",))
 register_task("speech", "kseq2seq.tasks.transcriber:Transcriber", train_data="kseq2seq.tasks.speech_io:speech_pairs",
-              evaluate="kseq2seq.tasks.speech_io:evaluate_speech", read_inputs="kseq2seq.tasks.speech_io:read_audio_paths",
+              evaluate="kseq2seq.tasks.speech_io:evaluate_speech", read_inputs="kseq2seq.tasks.task_io:read_paths",
               demo="kseq2seq.tasks.speech_io:run_demo", description="speech (WAV) to transcript: WER, CER",
               datasets=("spoken_numbers",))

@@ -109,39 +109,30 @@ def evaluate_speech(options, out):
     }
 
 
-def read_audio_paths(lines):
-    """`kseq2seq generate` arguments for a Transcriber: WAV file paths."""
-    return list(lines)
-
-
 def run_demo(args, out):
     """Trains the small transcriber on generated spoken numbers, exports it (WAV bytes in) and transcribes."""
     import keras
-    import tensorflow as tf
 
-    from kseq2seq import saving
     from kseq2seq.datasets.spoken_numbers import load_spoken_numbers
+    from kseq2seq.demos import fit_save_reload, show_exported
     from kseq2seq.tasks.transcriber import Transcriber
 
-    output = args.output or os.path.join("saved_models", "spoken_numbers")
+    args.output = args.output or os.path.join("saved_models", "spoken_numbers")
     keras.utils.set_random_seed(args.seed)
     train, validation, test = load_spoken_numbers(num_train=args.num_train or 3000, num_validation=100,
                                                   num_test=200, seed=args.seed)
     print(f"Data: digit strings spoken by eSpeak NG (8 kHz), {len(train)} train / {len(validation)} validation / "
           f"{len(test)} test", file=out)
-    transcriber = Transcriber.from_preset("las_digits_small", train_texts=train)
     config = Transcriber.presets["las_digits_small"]
-    transcriber.fit(train, validation_data=validation, epochs=args.epochs or config["epochs"], seed=args.seed,
-                    bucket_boundaries=config["bucket_boundaries"], verbose=2)
-    path = saving.save(transcriber, output, {"data": "spoken_numbers"}, overwrite=True, serving_version=1)
-    reloaded = saving.load(path)
+    path, reloaded = fit_save_reload(Transcriber.from_preset("las_digits_small", train_texts=train), train,
+                                     validation, args, "spoken_numbers", args.epochs or config["epochs"],
+                                     bucket_boundaries=config["bucket_boundaries"])
     predictions = reloaded.generate([audio for audio, _ in test])
     rates = error_rates(predictions, [text for _, text in test])
     print(f"Test: digit (word) error rate {rates['wer']:.2%}, exact match {1 - rates['ser']:.2%} on {len(test)} "
           f"strings (model reloaded from {path})", file=out)
-    served = tf.saved_model.load(os.path.join(path, "1")).signatures["serving_default"]
-    exported = served(inputs=tf.constant([audio for audio, _ in test[:3]]))["outputs"].numpy()
-    print(f"Transcripts by the exported SavedModel ({os.path.join(path, '1')}, WAV bytes in):", file=out)
-    for (_, reference), text in zip(test[:3], exported):
-        print(f"  {text.decode()!r:40} (reference: {reference!r})", file=out)
+    references = dict(test[:3])
+    show_exported(path, reloaded, list(references),
+                  f"Transcripts by the exported SavedModel ({os.path.join(path, '1')}, WAV bytes in):",
+                  lambda audio, text: f"  {text!r:40} (reference: {references[audio]!r})", out)
     return 0

@@ -71,7 +71,7 @@ def read_conversations(lines):
 
 
 def read_paths(lines):
-    """`kseq2seq generate` arguments for a Captioner: image file paths."""
+    """`kseq2seq generate` arguments for a Captioner or a Transcriber: image or WAV file paths."""
     return list(lines)
 
 
