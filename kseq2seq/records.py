@@ -7,6 +7,7 @@ order and `format_mr` writes a dict (or pairs) back, so a user may give a
 reading inside the graph for serving.
 """
 
+import collections
 import re
 
 _SLOT = re.compile(r"\s*([^\[\],]+?)\s*\[([^\[\]]*)\]\s*(?:,|$)")
@@ -46,3 +47,24 @@ def format_mr(record):
                                  f" (and not empty). Received: {what}={text!r}")
         parts.append(f"{attribute}[{value}]")
     return ", ".join(parts)
+
+
+def record_fields(mrs, open_class=(), max_values=50):
+    """The attributes of `mrs` in their usual order, each with its values, most frequent first.
+
+    What a form for these records shows: one field per attribute, with the
+    values seen in training to pick from. Open-class attributes (names) get
+    no list: any value is right for them. MRs that do not parse are left out:
+    the fields are a convenience, and training reads every MR itself.
+    """
+    positions, counts = collections.defaultdict(list), collections.defaultdict(collections.Counter)
+    for mr in mrs:
+        try:
+            slots = parse_mr(mr.decode("utf-8") if isinstance(mr, bytes) else mr)
+        except (TypeError, ValueError):
+            continue
+        for i, (attribute, value) in enumerate(slots):
+            positions[attribute].append(i / len(slots))
+            counts[attribute][value] += 1
+    order = sorted(positions, key=lambda a: (sum(positions[a]) / len(positions[a]), a))
+    return {a: [] if a in open_class else [v for v, _ in counts[a].most_common(max_values)] for a in order}

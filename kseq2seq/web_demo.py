@@ -17,7 +17,9 @@ served versions (the folder `kseq2seq export --output DIR/N` exports into):
   for binary data; its attention columns are image grid cells (row by row,
   `attention_grid` gives `[height, width]`) or the listener's steps over
   time (`spectrogram` gives the log-mel features `[mel bins][frames]` they
-  cover), and `source_tokens` is empty.
+  cover), and `source_tokens` is empty. A data-to-text model lists its
+  `fields` (attribute -> values seen in training) and also takes a record
+  as an object of attribute -> value strings, which the page's form sends.
 
 Errors are TF Serving's shape, `{"error": message}`: 400 for bad input or
 options (the message names them), 404 without a task folder.
@@ -101,6 +103,7 @@ class WebDemo:
     def describe(self, version=None):
         return {"name": self.name, "task": self.task_name, "preset": self.task.preset, "version": version,
                 "demo": True, "input": self.task.preprocessor.input_kind,
+                "fields": getattr(self.task.preprocessor, "fields", None),
                 "generation_config": self.task.generation_config.to_dict()}
 
     def generate(self, request):
@@ -145,7 +148,10 @@ class WebDemo:
 
 
 def _input(value, index):
-    """A request input: text, or `{"b64": ...}` decoded to bytes (an image or a WAV file)."""
+    """A request input: text, `{"b64": ...}` decoded to bytes (an image or a WAV file), or a record (a dict).
+
+    The task checks a record itself: a model that takes no records says so.
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
@@ -153,8 +159,10 @@ def _input(value, index):
             return base64.b64decode(value["b64"], validate=True)
         except binascii.Error:
             raise DemoError(f"Expected inputs[{index}]['b64'] to be base64. Received: {value['b64'][:40]!r}") from None
-    raise DemoError(f"Expected inputs[{index}] to be a string or {{\"b64\": base64 bytes}}. "
-                    f"Received: {str(value)[:80]}")
+    if isinstance(value, dict) and value and all(isinstance(v, str) for v in value.values()):
+        return value
+    raise DemoError(f"Expected inputs[{index}] to be a string, {{\"b64\": base64 bytes}} or a record "
+                    f"{{attribute: value string, ...}}. Received: {str(value)[:80]}")
 
 
 def _result(record):

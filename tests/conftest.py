@@ -60,3 +60,24 @@ def tiny_transcriber(spoken_numbers):
                                             filters=16, num_mel_bins=20)
     task.fit(spoken_numbers[0], epochs=1, verbose=0)
     return task
+
+
+@pytest.fixture(scope="session")
+def tiny_restaurants():
+    """600 generated (MR, reference) pairs: 200 records, 3 references each."""
+    from kseq2seq.datasets.e2e import load_restaurants
+
+    return load_restaurants(num_train=200, num_validation=0, num_test=0, seed=5)[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_data_to_text(tiny_restaurants):
+    """A small DataToText model trained for 400 steps on the tiny restaurants (about 25 s on 2 cores)."""
+    import kseq2seq
+
+    keras.utils.set_random_seed(1234)
+    model = kseq2seq.DataToText.from_preset("records_small", train_texts=tiny_restaurants, units=48,
+                                            embedding_dim=32)
+    model.fit(model.make_dataset(tiny_restaurants, batch_size=32).cache().repeat(), steps_per_epoch=100, epochs=4,
+              verbose=0)
+    return model

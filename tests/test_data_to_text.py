@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -27,30 +26,15 @@ UNSEEN = ["name[Ölmez & Sons (2)], area[riverside], near[Zeta*Tau]", "name[Mi],
           "name[Quorvash Lint], eatType[pub], food[Italian], familyFriendly[no], near[St. Ives+]"]
 
 
-@pytest.fixture(scope="module")
-def restaurants():
-    return load_restaurants(num_train=200, num_validation=0, num_test=0, seed=5)[0]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(restaurants):
-    """A small DataToText model trained for 400 steps on 600 generated pairs (about 25 s on 2 cores)."""
-    keras.utils.set_random_seed(1234)
-    model = kseq2seq.DataToText.from_preset("records_small", train_texts=restaurants, units=48, embedding_dim=32)
-    model.fit(model.make_dataset(restaurants, batch_size=32).cache().repeat(), steps_per_epoch=100, epochs=4,
-              verbose=0)
-    return model
-
-
 def names_of(mr):
     return [v for a, v in kseq2seq.records.parse_mr(mr) if a in ("name", "near")]
 
 
-def test_unseen_names_come_out_exactly_with_every_strategy(tiny_model, restaurants):
-    vocabulary = set(tiny_model.preprocessor.target_tokenizer.vocabulary)
+def test_unseen_names_come_out_exactly_with_every_strategy(tiny_data_to_text):
+    vocabulary = set(tiny_data_to_text.preprocessor.target_tokenizer.vocabulary)
     assert not {"Ölmez", "Quorvash", "Zeta"} & vocabulary and "xnamex" in vocabulary
     for options in ({}, {"sampler": "beam", **BEAM}, {"sampler": "sample", "seed": 3}):
-        records = tiny_model.generate(UNSEEN, return_details=True, **options)
+        records = tiny_data_to_text.generate(UNSEEN, return_details=True, **options)
         for mr, record in zip(UNSEEN, records):
             # Greedy and beam search always name the place; sampling from this small model may not.
             assert "xnamex" in record.output_tokens or options.get("sampler") == "sample", (mr, record)
@@ -61,12 +45,12 @@ def test_unseen_names_come_out_exactly_with_every_strategy(tiny_model, restauran
                 assert (value in record.text) == (token in record.output_tokens), (mr, record)
 
 
-def test_rerank_puts_the_beams_with_fewest_slot_errors_first(tiny_model):
+def test_rerank_puts_the_beams_with_fewest_slot_errors_first(tiny_data_to_text):
     beam = {"sampler": "beam", "num_beams": 4, "length_penalty": 0.6}
     mrs = UNSEEN + [mr for mr, _ in load_restaurants(num_train=12, num_validation=0, num_test=0, seed=9)[0]]
-    plain = tiny_model.generate(mrs, return_details=True, nbest=4, rerank=False, **beam)
-    reranked = tiny_model.generate(mrs, return_details=True, nbest=4, rerank=True, **beam)
-    best = tiny_model.generate(mrs, nbest=1, rerank=True, **beam)
+    plain = tiny_data_to_text.generate(mrs, return_details=True, nbest=4, rerank=False, **beam)
+    reranked = tiny_data_to_text.generate(mrs, return_details=True, nbest=4, rerank=True, **beam)
+    best = tiny_data_to_text.generate(mrs, nbest=1, rerank=True, **beam)
     moved = 0
     for mr, before, after, first in zip(mrs, plain, reranked, best):
         errors = [sum(slot_errors(mr, text)[kind] for kind in ERROR_KINDS) for text in before.texts]
@@ -78,24 +62,24 @@ def test_rerank_puts_the_beams_with_fewest_slot_errors_first(tiny_model):
     assert moved >= 2  # the case this test is for: the beam's best is not the fewest-errors output
 
 
-def test_dicts_and_mr_strings_give_the_same_text_and_bad_inputs_name_the_input(tiny_model):
+def test_dicts_and_mr_strings_give_the_same_text_and_bad_inputs_name_the_input(tiny_data_to_text):
     as_dicts = [dict(kseq2seq.records.parse_mr(mr)) for mr in UNSEEN]
-    assert tiny_model.generate(as_dicts) == tiny_model.generate(UNSEEN)
+    assert tiny_data_to_text.generate(as_dicts) == tiny_data_to_text.generate(UNSEEN)
     with pytest.raises(ValueError, match=r"inputs\[1\]: Expected a meaning representation.*'name The Eagle'"):
-        tiny_model.generate([UNSEEN[0], "name The Eagle"])
+        tiny_data_to_text.generate([UNSEEN[0], "name The Eagle"])
     with pytest.raises(ValueError, match=r"inputs\[0\]: Expected a record with at least one attribute"):
-        tiny_model.generate([{}])
+        tiny_data_to_text.generate([{}])
     with pytest.raises(TypeError, match=r"inputs\[0\]: Expected an MR string or a dict.*Received: int"):
-        tiny_model.generate([3])
+        tiny_data_to_text.generate([3])
 
 
 @pytest.mark.large  # several trainings or processes end to end: kept out of the fast suite's 10 minutes
-def test_saved_and_exported_models_write_the_same_texts(tiny_model, tmp_path):
-    path = kseq2seq.saving.save(tiny_model, str(tmp_path / "model"), {}, overwrite=True)
-    assert kseq2seq.load(path).generate(UNSEEN) == tiny_model.generate(UNSEEN)
+def test_saved_and_exported_models_write_the_same_texts(tiny_data_to_text, tmp_path):
+    path = kseq2seq.saving.save(tiny_data_to_text, str(tmp_path / "model"), {}, overwrite=True)
+    assert kseq2seq.load(path).generate(UNSEEN) == tiny_data_to_text.generate(UNSEEN)
     version = str(tmp_path / "export" / "1")
-    tiny_model.export(version, formats=("saved_model", "tflite"), beam_config=BEAM)
-    ids = [tiny_model.preprocessor.tokenize_source([mr]).numpy() for mr in UNSEEN]
+    tiny_data_to_text.export(version, formats=("saved_model", "tflite"), beam_config=BEAM)
+    ids = [tiny_data_to_text.preprocessor.tokenize_source([mr]).numpy() for mr in UNSEEN]
     requests = [{"saved_model": version, "inputs": UNSEEN, "tflite": os.path.join(version, "tflite", "model.tflite"),
                  "tflite_dtype": "int32", "tflite_inputs": [{"encoder_token_ids": i.tolist()} for i in ids]}]
     file = tmp_path / "requests.json"
@@ -107,12 +91,12 @@ def test_saved_and_exported_models_write_the_same_texts(tiny_model, tmp_path):
     served = json.loads(result.stdout.splitlines()[-1])
     assert served["modules"] == []
     saved = served["results"][0]["saved_model"]
-    assert saved["serving_default"]["outputs"] == tiny_model.generate(UNSEEN)
-    beam = tiny_model.generate(UNSEEN, sampler="beam", return_details=True, **BEAM)
+    assert saved["serving_default"]["outputs"] == tiny_data_to_text.generate(UNSEEN)
+    beam = tiny_data_to_text.generate(UNSEEN, sampler="beam", return_details=True, **BEAM)
     assert saved["beam_search"]["outputs"] == [r.texts for r in beam]
     # The ids-level TFLite model gives placeholder ids, as generate_ids does; the app puts names back.
     for source_ids, tflite in zip(ids, served["results"][0]["tflite"]):
-        expected = tiny_model.generate_ids(tf.constant(source_ids)).token_ids.numpy()[:, 0]
+        expected = tiny_data_to_text.generate_ids(tf.constant(source_ids)).token_ids.numpy()[:, 0]
         np.testing.assert_array_equal(tflite["serving_default"], expected)
     with open(os.path.join(version, "tflite", "kseq2seq.json"), encoding="utf-8") as f:
         meta = json.load(f)
@@ -132,15 +116,15 @@ def run(argv, stdin=None):
 
 
 @pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
-def test_cli_train_generate_and_evaluate(tiny_model, tmp_path):
+def test_cli_train_generate_and_evaluate(tiny_data_to_text, tmp_path):
     code, output = run(["train", "--task", "data_to_text", "--preset", "records_small", "--dataset", "restaurants",
                         "--limit", "40", "--max-steps", "2", "--set", "units=8", "--set", "embedding_dim=8",
                         "--output", str(tmp_path / "trained")])
     assert code == 0 and "Trained 2 steps" in output
-    path = kseq2seq.saving.save(tiny_model, str(tmp_path / "model"), {}, overwrite=True)
+    path = kseq2seq.saving.save(tiny_data_to_text, str(tmp_path / "model"), {}, overwrite=True)
     lines = UNSEEN[0] + "\n" + json.dumps(dict(kseq2seq.records.parse_mr(UNSEEN[1]))) + "\n"
     code, output = run(["generate", "--model", path], stdin=lines)
-    assert code == 0 and output.splitlines() == tiny_model.generate(UNSEEN[:2])
+    assert code == 0 and output.splitlines() == tiny_data_to_text.generate(UNSEEN[:2])
     data = tmp_path / "dev.csv"
     data.write_text('mr,ref\n"name[Mi], priceRange[cheap]",Mi is a cheap place.\n'
                     '"name[Mi], priceRange[cheap]",Mi is cheap.\n"name[Ab], area[riverside]",Ab is by the river.\n',

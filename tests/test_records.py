@@ -1,6 +1,6 @@
 import pytest
 
-from kseq2seq.records import format_mr, parse_mr
+from kseq2seq.records import format_mr, parse_mr, record_fields
 
 MR = "name[The Eagle], eatType[coffee shop], customer rating[5 out of 5], near[Burger King]"
 
@@ -38,3 +38,13 @@ def test_format_errors_name_the_part():
         format_mr({"a,b": "x"})
     with pytest.raises(TypeError, match="Received: int"):
         parse_mr(3)
+
+
+def test_record_fields_order_attributes_as_the_mrs_do_and_list_closed_class_values_by_frequency():
+    mrs = ["name[A], eatType[pub], area[riverside], near[X]", "name[B], food[French], eatType[pub], near[Y]",
+           "name[C], eatType[restaurant], food[Thai]", b"name[D], area[riverside]", "not an MR"]
+    fields = record_fields(mrs, open_class=("name", "near"), max_values=1)
+    # Mean relative positions (index / slots): name 0, eatType 0.36, food 0.46, area 0.5, near 0.75.
+    assert list(fields) == ["name", "eatType", "food", "area", "near"]
+    assert fields == {"name": [], "eatType": ["pub"], "food": ["French"], "area": ["riverside"], "near": []}
+    assert record_fields(mrs, open_class=())["food"] == ["French", "Thai"]  # a tie keeps the first seen first

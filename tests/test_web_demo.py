@@ -33,7 +33,7 @@ def demo(task_folder):
 
 def _serve(demo):
     served = types.SimpleNamespace(version="1")  # the REST API's model; these tests use the demo routes only
-    httpd = serving.make_server(served, "dates", port=0, demo=demo)
+    httpd = serving.make_server(served, demo.name if demo else "dates", port=0, demo=demo)
     serving.serve_in_thread(httpd)
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
 
@@ -95,7 +95,9 @@ def test_models_lists_the_served_model_with_its_decoding_defaults(url, tiny_tran
 @pytest.mark.parametrize("body, message", [
     ({"inputs": "x"}, "Expected a JSON object {\"inputs\": [text, ...]"),
     ({"inputs": []}, "Expected 'inputs' to be 1 to 16 strings"),
-    ({"inputs": ["x", 3]}, "Expected inputs[1] to be a string or {\"b64\": base64 bytes}. Received: 3"),
+    ({"inputs": ["x", 3]}, "Expected inputs[1] to be a string, {\"b64\": base64 bytes} or a record"),
+    ({"inputs": [{"name": 3}]}, "Received: {'name': 3}"),
+    ({"inputs": [{"name": "Zizzi"}]}, "Expected inputs[0] to be a string. Received: dict"),  # the task says so
     ({"inputs": [{"b64": "%%%"}]}, "Expected inputs[0]['b64'] to be base64"),
     ({"inputs": ["x"], "options": {"beams": 3}}, "Received: ['beams']"),
     ({"inputs": ["x"], "options": {"sampler": "beam", "num_beams": 2, "nbest": 3}}, "nbest"),
@@ -149,6 +151,22 @@ def test_task_folder_is_the_model_folder_or_a_version_folders_parent(task_folder
     assert web_demo.find_task_folder(task_folder) == os.path.abspath(task_folder)
     assert web_demo.find_task_folder(os.path.join(task_folder, "1")) == os.path.abspath(task_folder)
     assert web_demo.find_task_folder(str(tmp_path)) is None
+
+
+def test_a_data_to_text_model_lists_its_fields_and_takes_a_record(tiny_data_to_text, tmp_path):
+    folder = str(tmp_path / "records")
+    tiny_data_to_text.save_to_preset(folder)
+    demo = web_demo.WebDemo(folder, "restaurants")
+    fields = demo.describe()["fields"]
+    assert list(fields)[:2] == ["name", "eatType"] and fields["name"] == [] and "pub" in fields["eatType"]
+    record = {"name": "Ölmez & Sons", "eatType": "pub", "area": "riverside"}
+    answer = demo.generate({"inputs": [record], "options": {"sampler": "beam", "num_beams": 3}})
+    expected = tiny_data_to_text.generate([record], return_attention=True, sampler="beam", num_beams=3)[0]
+    result = answer["results"][0]
+    assert result["texts"] == expected.texts and "Ölmez & Sons" in result["texts"][0]
+    assert np.array(result["attention"]).shape == (len(expected.output_tokens), len(result["source_tokens"]))
+    with pytest.raises(web_demo.DemoError, match=r"Expected a record attribute without brackets"):
+        demo.generate({"inputs": [{"name[": "x"}]})
 
 
 def _chromium():
@@ -231,6 +249,47 @@ def test_browser_demo_page_uploads_a_wav_file(tiny_transcriber, tmp_path):
             assert page.locator("#attention td.cell").count() == expected.attention.size
             assert page.locator("#drawing canvas").count() == 2  # the spectrogram, and the attention under it
             page.screenshot(path=str(tmp_path / "speech-demo.png"), full_page=True)
+            browser.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.large
+def test_browser_demo_page_fills_the_record_form(tiny_data_to_text, tmp_path):
+    """The page of a data-to-text model: a field per attribute instead of the text box; the record's text."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
+    folder = str(tmp_path / "records")
+    tiny_data_to_text.save_to_preset(folder)
+    httpd, url = _serve(web_demo.WebDemo(folder, "restaurants"))
+    record = {"name": "Quorvash Lint", "eatType": "coffee shop", "food": "Italian", "near": "St. Ives"}
+    # The page sends the filled fields in the form's order, the training records' order.
+    in_form_order = {a: record[a] for a in tiny_data_to_text.preprocessor.fields if a in record}
+    expected = tiny_data_to_text.generate([in_form_order], return_attention=True)[0]
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+            page = browser.new_page()
+            page.goto(url + "/")
+            page.wait_for_selector("#model option[value='restaurants']", state="attached")
+            assert page.locator("#input").is_hidden() and page.locator("#record").is_visible()
+            fields = page.locator("#record input")
+            assert fields.count() == len(tiny_data_to_text.preprocessor.fields)
+            page.click("#run")  # an empty form: a message, not a request
+            page.wait_for_selector("#error:not([hidden])")
+            assert "Fill in at least one field" in page.locator("#error").inner_text()
+            for attribute, value in record.items():
+                page.fill(f"#record input[data-attribute='{attribute}']", value)
+            page.click("#run")
+            page.wait_for_selector("#results:not([hidden]), #error:not([hidden])", timeout=120_000)
+            assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+            assert page.locator("#outputs .output").all_inner_texts() == expected.texts
+            assert "Quorvash Lint" in expected.texts[0]
+            source = [token for token in expected.source_tokens if token != "[PAD]"]
+            assert page.locator("#attention td.cell").count() == len(expected.output_tokens) * len(source)
+            page.screenshot(path=str(tmp_path / "records-demo.png"), full_page=True)
             browser.close()
     finally:
         httpd.shutdown()

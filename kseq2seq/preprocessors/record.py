@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from kseq2seq.preprocessors.base import as_batch
 from kseq2seq.preprocessors.text import Seq2SeqPreprocessor
+from kseq2seq.records import record_fields
 from kseq2seq.slot_matching import mr_value
 from kseq2seq.tokenizers import WordTokenizer, join_punctuation
 
@@ -75,6 +76,10 @@ def delexicalize(mrs, texts, attributes):
     return tf.map_fn(one, (texts, values), fn_output_signature=tf.string)
 
 
+# Its per-row map_fn is a graph loop here; run eagerly it costs milliseconds a row (minutes for E2E's 42k).
+_delexicalize_in_graph = tf.function(delexicalize, reduce_retracing=True)
+
+
 def relexicalize(texts, values, attributes):
     """Texts `[N]` with each attribute's placeholder replaced by the row's value (`values [N, len(attributes)]`)."""
     for i, attribute in enumerate(attributes):
@@ -95,13 +100,18 @@ class RecordPreprocessor(Seq2SeqPreprocessor):
     (`("name", "near")` for E2E; `()` keeps every value as words).
     `encode_source` returns those values as its second result, and
     `detokenize` puts them back.
+    `fields`: the training MRs' attributes in order, each with its values
+    (`records.record_fields`), for forms such as the web demo's; None when unknown.
     """
 
-    def __init__(self, source_tokenizer, target_tokenizer, delexicalized=("name", "near"), **kwargs):
+    def __init__(self, source_tokenizer, target_tokenizer, delexicalized=("name", "near"), fields=None, **kwargs):
         super().__init__(source_tokenizer, target_tokenizer, **kwargs)
         if isinstance(delexicalized, str) or not all(isinstance(a, str) and a.strip() for a in delexicalized):
             raise ValueError(f"Expected delexicalized to be a list of attribute names. Received: {delexicalized!r}")
+        if fields is not None and not (isinstance(fields, dict) and all(isinstance(v, list) for v in fields.values())):
+            raise ValueError(f"Expected fields to be a dict of attribute -> list of values. Received: {fields!r}")
         self.delexicalized = tuple(delexicalized)
+        self.fields = fields
 
     @classmethod
     def from_data(cls, sources, targets, config):
@@ -110,8 +120,9 @@ class RecordPreprocessor(Seq2SeqPreprocessor):
         for start in range(0, len(sources), 1024):
             mrs, refs = tf.constant(sources[start : start + 1024]), targets[start : start + 1024]
             linear.extend(s.decode("utf-8") for s in linearize(mrs, attributes).numpy())
-            delexed.extend(t.decode("utf-8") for t in delexicalize(mrs, refs, attributes).numpy())
+            delexed.extend(t.decode("utf-8") for t in _delexicalize_in_graph(mrs, refs, attributes).numpy())
         return cls(*cls.learn_tokenizers(linear, delexed, config), delexicalized=attributes,
+                   fields=record_fields(sources, open_class=attributes),
                    source_length=config["source_length"], target_length=config["target_length"])
 
     def linearize(self, sources):
@@ -150,4 +161,4 @@ class RecordPreprocessor(Seq2SeqPreprocessor):
     def get_config(self):
         config = super().get_config()
         config.pop("copy_source_words", None)
-        return {**config, "delexicalized": list(self.delexicalized)}
+        return {**config, "delexicalized": list(self.delexicalized), "fields": self.fields}

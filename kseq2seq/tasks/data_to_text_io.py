@@ -60,10 +60,13 @@ def data_to_text_pairs(options):
 
 
 def read_records(lines):
-    """`kseq2seq generate` lines for a DataToText model: MR strings, or JSON objects of attribute -> value."""
+    """`kseq2seq generate` lines for a DataToText model: MR strings, or JSON objects of attribute -> value.
+
+    Records already read (dicts, from the web demo) pass through.
+    """
     records = []
     for i, line in enumerate(lines):
-        if line.lstrip().startswith("{"):
+        if isinstance(line, str) and line.lstrip().startswith("{"):
             try:
                 line = json.loads(line)
             except json.JSONDecodeError as error:

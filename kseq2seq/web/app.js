@@ -16,6 +16,7 @@ const FILE_INPUTS = {
   audio: { accept: "audio/wav,.wav", label: "Audio (16-bit PCM WAV)", columns: "audio, in time order" },
 };
 let fileInput = null;  // the selected model's FILE_INPUTS entry, or null for text
+let fields = null;  // a data-to-text model's attributes -> values seen in training: the record form, or null
 
 function showError(message) {
   $("error").textContent = message;
@@ -65,14 +66,50 @@ function selectModel() {
   $("nbest").value = config.nbest || 1;
   $("input").placeholder = PLACEHOLDERS[model.task] || "Type a sentence";
   fileInput = FILE_INPUTS[model.input] || null;
-  $("input").hidden = fileInput !== null;
+  fields = model.fields || null;
+  $("input").hidden = fileInput !== null || fields !== null;
   $("file").hidden = fileInput === null;
   $("file").accept = fileInput ? fileInput.accept : "";
-  $("input-label").textContent = fileInput ? fileInput.label : "Input";
-  $("input-label").htmlFor = fileInput ? "file" : "input";
+  $("record").hidden = fields === null;
+  if (fields) buildRecordForm(fields);
+  $("input-label").textContent = fileInput ? fileInput.label : fields ? "Record (leave a field empty to omit it)"
+    : "Input";
+  $("input-label").htmlFor = fileInput ? "file" : fields ? "" : "input";
   $("attention-caption").textContent = "(best output; rows: output tokens, columns: " +
     (fileInput ? fileInput.columns : "source tokens") + ")";
   updateFields();
+}
+
+// One field per attribute, in the training records' order; closed-class values offered in a list.
+function buildRecordForm(modelFields) {
+  const box = $("record");
+  box.replaceChildren();
+  Object.entries(modelFields).forEach(([attribute, values], i) => {
+    const label = document.createElement("label");
+    label.textContent = attribute;
+    const input = document.createElement("input");
+    input.dataset.attribute = attribute;
+    label.append(input);
+    if (values.length) {
+      const list = document.createElement("datalist");
+      list.id = `field-${i}-values`;
+      values.forEach((value) => list.append(new Option(value)));
+      input.setAttribute("list", list.id);
+      label.append(list);
+    } else {
+      input.placeholder = "any value";
+    }
+    box.append(label);
+  });
+}
+
+function currentRecord() {
+  const record = {};
+  $("record").querySelectorAll("input").forEach((input) => {
+    if (input.value.trim()) record[input.dataset.attribute] = input.value.trim();
+  });
+  if (!Object.keys(record).length) throw new Error("Fill in at least one field of the record.");
+  return record;
 }
 
 function options() {
@@ -206,6 +243,7 @@ function readFile(file) {
 }
 
 async function currentInput() {
+  if (fields) return currentRecord();
   if (!fileInput) return $("input").value;
   const file = $("file").files[0];
   if (!file) throw new Error(`Choose a file first: ${fileInput.label}.`);
