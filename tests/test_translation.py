@@ -1,4 +1,5 @@
 import doctest
+import time
 
 import keras
 import numpy as np
@@ -28,7 +29,7 @@ def test_generate_is_batched_and_shape_preserving(tiny_translator, tiny_dates):
 
 
 def test_save_load_round_trip_gives_identical_generate(tiny_translator, tiny_dates, tmp_path):
-    path = str(tmp_path / "translator.keras")
+    path = str(tmp_path / "new_folder" / "translator.keras")  # save makes the folder, as for saved_models/
     tiny_translator.save(path)
     restored = keras.models.load_model(path)  # no custom_objects
     assert type(restored) is kseq2seq.Translator
@@ -181,7 +182,7 @@ def test_make_dataset_caches_buckets_and_knows_its_length(tiny_translator):
 
 @pytest.mark.large
 def test_multi30k_english_german_bleu():
-    """bahdanau_gru_small (word-level) on Multi30k en->de for 2 epochs (912 steps); sacreBLEU on validation."""
+    """bahdanau_gru_small (word-level) on Multi30k en->de for 1 epoch (456 steps); sacreBLEU on validation."""
     from conftest import shared_data
 
     from kseq2seq.datasets import text_files
@@ -195,17 +196,20 @@ def test_multi30k_english_german_bleu():
         min_count=2, embedding_dim=128, units=256, dropout=0.2, source_length=40, target_length=40, max_length=40,
     )
     # A step count, not a time budget: a slower CPU takes longer but reaches the same model.
-    translator.fit(train, epochs=2, bucket_boundaries=[8, 12, 16, 20, 25, 30],
+    start = time.perf_counter()
+    translator.fit(train, epochs=1, bucket_boundaries=[8, 12, 16, 20, 25, 30],
                    verbose=2, seed=0)
+    trained = time.perf_counter()
     hypotheses = translator.generate([s for s, _ in validation], sampler="beam", num_beams=4)
+    print(f"\ntraining {trained - start:.0f} s, decoding {time.perf_counter() - trained:.0f} s")
     # References are raw cased text; the model writes lowercased, space-tokenized text,
     # so BLEU is case-insensitive (sacreBLEU lowercase=True, 13a tokenization).
     bleu = corpus_bleu(hypotheses, [t for _, t in validation], lowercase=True)
-    print(f"\nMulti30k en->de validation BLEU (beam 4, 2 epochs): {bleu.score:.2f}  {bleu.signature}")
+    print(f"\nMulti30k en->de validation BLEU (beam 4, 1 epoch): {bleu.score:.2f}  {bleu.signature}")
     for (source, reference), hypothesis in list(zip(validation, hypotheses))[:3]:
         print(f"  {source}\n  -> {hypothesis}\n  ref {reference}")
-    # 19.04 measured with a 4-minute budget (about 2.1 epochs) on 2 AVX-512 cores; 31.8 after 10 minutes.
-    assert bleu.score >= 15.0
+    # A path check: 10.61 measured after this epoch (19.04 after about 2.1 epochs, 31.8 after 10 minutes).
+    assert bleu.score >= 8.0
 
 
 PAIRS = [("a man plays football", "ein mann spielt fußball"), ("two girls play", "zwei mädchen spielen"),

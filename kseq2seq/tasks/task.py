@@ -12,6 +12,8 @@ A task module is presets, docs and at most a source formatter
 (`format_source`): the modality lives in its preprocessor and backbone.
 """
 
+import os
+
 import keras
 import tensorflow as tf
 
@@ -255,6 +257,13 @@ class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
 
         return export.export(self, path, formats=formats, overwrite=overwrite, beam_config=beam_config,
                              tflite_quantization=tflite_quantization)
+
+    def save(self, filepath, overwrite=True, **kwargs):
+        """Keras' `save`, making the file's folder first: a fresh checkout has no `saved_models/`."""
+        folder = os.path.dirname(os.fspath(filepath))
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        return super().save(filepath, overwrite=overwrite, **kwargs)
 
     def save_to_preset(self, path, overwrite=False):
         """Writes this trained task as a preset folder that `from_preset(path)` and `kseq2seq.load` restore."""
