@@ -151,20 +151,20 @@ def test_demo_transcribes_generated_numbers(tmp_path, capsys):
 
 
 @pytest.mark.large
-def test_fsdd_unseen_speaker_digit_error_rate_after_600_steps(tmp_path, capsys):
-    """`kseq2seq train` on FSDD strings (speaker theo held out) for 600 steps (about 1.5 minutes), then `evaluate`."""
+def test_fsdd_unseen_speaker_digit_error_rate_after_450_steps(tmp_path, capsys):
+    """`kseq2seq train` on FSDD strings (speaker theo held out) for 450 steps (about 1.5 minutes), then `evaluate`."""
     from kseq2seq import cli
 
     folder = shared_data("spoken_digits")
     output = str(tmp_path / "fsdd")
     assert cli.main(["train", "--task", "speech", "--preset", "las_digits", "--data", folder, "--limit", "1500",
-                     "--max-steps", "600", "--output", output]) == 0
+                     "--max-steps", "450", "--output", output]) == 0
     report = str(tmp_path / "report.json")
     assert cli.main(["evaluate", "--task", "speech", "--model", output, "--data", folder, "--limit", "150",
                      "--report", report]) == 0
     with open(report) as f:
         wer = json.load(f)["wer"]
     with capsys.disabled():
-        print(f"\nFSDD held-out speaker, 600 training steps: digit error rate {wer:.2%}")
-    # 12.39% measured at 600 steps (157 s in all) on the evaluation strings, 2026-12-03.
+        print(f"\nFSDD held-out speaker, 450 training steps: digit error rate {wer:.2%}")
+    # 17.30% measured at 450 steps (116 s in all) on the evaluation strings; 12.39% at 600 steps.
     assert wer <= 0.30
