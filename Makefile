@@ -26,13 +26,23 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/kseq2seq demo
 
+# Test processes (pytest-xdist), each test file in one: most tests keep one core busy (Python tracing and
+# small kernels), so two processes use a 2-core machine's second core. `make test JOBS=1` runs them in one.
+JOBS ?= 2
+PARALLEL := $(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadfile)
+
 # pytest exits 5 when it collects no test: a broken suite, reported as such.
 test: $(VENV)/.installed-test
-	@$(PYTEST) -m "not large" $(PYTEST_ARGS); rc=$$?; \
+	@$(PYTEST) -m "not large" $(PARALLEL) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests (exit 5)" >&2; fi; exit $$rc
 
+# Tests that train for a wall-clock budget run first and alone, so that they train as many steps as when
+# measured; then the rest in parallel.
 test-large: $(VENV)/.installed-test
-	@$(PYTEST) -m large $(PYTEST_ARGS); rc=$$?; \
+	@$(PYTEST) -m "large and budget" $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no wall-clock budget tests (exit 5)" >&2; fi; \
+	[ $$rc -eq 0 ] || exit $$rc; \
+	$(PYTEST) -m "large and not budget" $(PARALLEL) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no large tests (exit 5)" >&2; fi; exit $$rc
 
 clean:

@@ -169,7 +169,8 @@ def test_pretrained_backbone_weights_come_from_a_local_file(tmp_path):
 def test_demo_captioning_exact_match_on_shapes(tmp_path, capsys):
     from kseq2seq import cli
 
-    assert cli.main(["demo", "--task", "captioning", "--output", str(tmp_path / "shapes")]) == 0
+    # 8 of the demo's 15 epochs: 80.50% exact match after 6, 99.50% after 9 (2026-12-06).
+    assert cli.main(["demo", "--task", "captioning", "--epochs", "8", "--output", str(tmp_path / "shapes")]) == 0
     output = capsys.readouterr().out
     line = next(l for l in output.splitlines() if l.startswith("Test exact match"))
     with capsys.disabled():
@@ -179,6 +180,7 @@ def test_demo_captioning_exact_match_on_shapes(tmp_path, capsys):
 
 
 @pytest.mark.large
+@pytest.mark.budget  # trains for minutes of wall clock: run alone (Makefile)
 def test_flickr8k_example_captions_real_photos(tmp_path, capsys):
     """apps/flickr_captioner.py for 1.5 minutes on the 662 training photos; scored on the 100 validation photos.
 

@@ -14,10 +14,10 @@ from kseq2seq.slot_errors import ERROR_KINDS, slot_errors
 
 HERE = os.path.dirname(__file__)
 BEAM = {"num_beams": 3, "length_penalty": 0.6, "nbest": 2}
-# The large tests' floors. 500 steps of e2e_lstm, greedy, all 547 dev MRs: measured BLEU 53.67, SER 43.66%
-# on a 2-core AMD EPYC.
-BLEU_FLOOR_500_STEPS = 45.0
-SER_CEILING_500_STEPS = 55.0
+# The large tests' floors. 300 steps of e2e_lstm, greedy, all 547 dev MRs: measured BLEU 31.90, SER 60.29% on a
+# 2-core AMD EPYC (53.67 and 43.66% after 500 steps).
+BLEU_FLOOR_300_STEPS = 25.0
+SER_CEILING_300_STEPS = 70.0
 # The demo (records_small, 10 epochs on 1,500 generated records): measured BLEU 73.40, SER 4.17% on its test MRs.
 DEMO_BLEU_FLOOR = 60.0
 DEMO_SER_CEILING = 12.0
@@ -154,14 +154,14 @@ def test_cli_errors_name_the_option(tmp_path, capsys):
 
 @pytest.mark.large
 def test_e2e_preset_on_the_shared_e2e_data_passes_a_dev_floor(tmp_path):
-    """The documented E2E command, cut to 500 steps (about 2.5 minutes on 2 AVX-512 cores), scored on all of dev."""
+    """The documented E2E command, cut to 300 steps, scored on all of dev."""
     from conftest import shared_data
 
     train, dev = shared_data("e2e", "train.csv"), shared_data("e2e", "dev.csv")
     model = str(tmp_path / "e2e")
     code, output = run(["train", "--task", "data_to_text", "--preset", "e2e_lstm", "--data", train, "--epochs", "1",
-                        "--max-steps", "500", "--output", model])
-    assert code == 0 and "Trained 500 steps" in output, output
+                        "--max-steps", "300", "--output", model])
+    assert code == 0 and "Trained 300 steps" in output, output
     report = tmp_path / "dev.json"
     code, output = run(["evaluate", "--task", "data_to_text", "--model", model, "--data", dev, "--sampler", "greedy",
                         "--report", str(report)])
@@ -169,7 +169,7 @@ def test_e2e_preset_on_the_shared_e2e_data_passes_a_dev_floor(tmp_path):
     result = json.loads(report.read_text())
     assert result["num_mrs"] == 547
     # Floors below the measured figures (top of this file) leave room for other CPUs' rounding.
-    assert result["bleu"] >= BLEU_FLOOR_500_STEPS and result["slot_error_rate"] <= SER_CEILING_500_STEPS
+    assert result["bleu"] >= BLEU_FLOOR_300_STEPS and result["slot_error_rate"] <= SER_CEILING_300_STEPS
 
 
 @pytest.mark.large

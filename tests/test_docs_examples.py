@@ -96,15 +96,18 @@ def _free_port():
 
 
 class Servers:
-    """`kseq2seq serve` processes the examples start, by model name; curl lines are sent to theirs."""
+    """`kseq2seq serve` processes the examples start, by model name; curl lines are sent to theirs.
+
+    A server loads while the examples go on; the first line routed to it waits until it says it is serving.
+    """
 
     def __init__(self):
-        self.ports, self.processes = {}, []
+        self.ports, self.processes, self.starting = {}, [], {}
 
     def start(self, argv):
         name = os.path.basename(os.path.normpath(argv[argv.index("--model") + 1]))
         port = _free_port()
-        argv = [a for a in argv[1:]]
+        argv = list(argv[1:])
         if "--port" in argv:
             argv[argv.index("--port") + 1] = str(port)
         else:
@@ -112,15 +115,20 @@ class Servers:
         process = subprocess.Popen([sys.executable, "-m", "kseq2seq.cli", *argv], stdout=subprocess.PIPE,
                                    stderr=subprocess.DEVNULL, text=True)
         self.processes.append(process)
-        first = process.stdout.readline()
-        assert first.startswith("Serving "), f"`kseq2seq {' '.join(argv)}` printed {first!r}"
-        self.ports[name] = port
+        self.ports[name], self.starting[name] = port, (process, argv)
+
+    def _ready(self, name):
+        if name in self.starting:
+            process, argv = self.starting.pop(name)
+            first = process.stdout.readline()
+            assert first.startswith("Serving "), f"`kseq2seq {' '.join(argv)}` printed {first!r}"
 
     def route(self, line):
         """A curl line with the documented 127.0.0.1:8501 replaced by the port serving the URL's model."""
         def one(match):
             name = match.group(2) or next(iter(self.ports), None)
             assert name in self.ports, f"no example serves the model {name!r} that {line!r} asks for"
+            self._ready(name)
             return f"127.0.0.1:{self.ports[name]}{match.group(1)}"
         return re.sub(r"127\.0\.0\.1:8501(/(?:kseq2seq/)?v1/models(?:/([\w-]+))?)", one, line)
 
@@ -259,12 +267,45 @@ def capped_training(monkeypatch):
     monkeypatch.setattr(training.Trainer, "fit", capped_trainer_fit)
 
 
+SMALL_SPLITS = {"num_train": 200, "num_validation": 20, "num_test": 20, "limit": 1000}
+
+
+@pytest.fixture
+def small_data(monkeypatch):
+    """The generated sets and the E2E CSVs cut to SMALL_SPLITS: two training steps need no 20,000 examples."""
+    import inspect
+
+    from kseq2seq import datasets
+    from kseq2seq.datasets import dates, dialogue, e2e, news, shapes, spoken_numbers
+
+    def small(load):
+        signature = inspect.signature(load)
+
+        def capped(*args, **kwargs):
+            arguments = signature.bind(*args, **kwargs)
+            arguments.apply_defaults()
+            for name, cap in SMALL_SPLITS.items():
+                if name in arguments.arguments:
+                    value = arguments.arguments[name]
+                    arguments.arguments[name] = cap if value is None else min(value, cap)
+            return load(*arguments.args, **arguments.kwargs)
+
+        return capped
+
+    for module, name in ((dates, "load_dates"), (dialogue, "load_shop_dialogues"), (e2e, "load_restaurants"),
+                         (e2e, "load_e2e_csv"), (news, "load_news"), (shapes, "load_shapes"),
+                         (spoken_numbers, "load_spoken_numbers")):
+        monkeypatch.setattr(module, name, small(getattr(module, name)))
+    for name in datasets.BUILTIN:
+        monkeypatch.setitem(datasets.BUILTIN, name, small(datasets.BUILTIN[name]))
+
+
 RUN = [path for path in doc_files() if any(b.name not in NOT_RUN for b in blocks(path))]
 
 
 @pytest.mark.large
 @pytest.mark.parametrize("path", RUN)
-def test_the_examples_of(path, project, capped_training, tiny_translator, tiny_transcriber, tiny_data_to_text,
+def test_the_examples_of(path, project, capped_training, small_data, tiny_translator, tiny_transcriber, tiny_data_to_text,
                          monkeypatch):
     from kseq2seq.tasks.registry import unregister_task
 

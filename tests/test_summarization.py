@@ -130,7 +130,7 @@ def test_attention_records_name_copied_words(copier):
 
 @pytest.mark.large
 def test_pointer_generator_beats_attention_baseline_on_news_rouge2(tmp_path, capsys):
-    """Both presets trained 1 minute each on the built-in news set, scored by `kseq2seq evaluate`."""
+    """Both presets trained 120 steps each on the built-in news set, scored by `kseq2seq evaluate`."""
     import json
 
     from kseq2seq import cli
@@ -147,7 +147,7 @@ def test_pointer_generator_beats_attention_baseline_on_news_rouge2(tmp_path, cap
     for preset in ("attention_lstm", "pointer_generator"):
         model = str(tmp_path / preset)
         train = ["train", "--task", "summarization", "--preset", preset, "--data", str(tmp_path / "train.jsonl"),
-                 "--validation-data", str(tmp_path / "validation.jsonl"), "--time-budget", "1", "--epochs", "100",
+                 "--validation-data", str(tmp_path / "validation.jsonl"), "--max-steps", "120", "--epochs", "1",
                  "--batch-size", "32", "--output", model]
         assert cli.main(train + [arg for size in sizes for arg in ("--set", size)]) == 0
         report = str(tmp_path / f"{preset}.json")
@@ -160,6 +160,7 @@ def test_pointer_generator_beats_attention_baseline_on_news_rouge2(tmp_path, cap
         rouge2[preset] = 100 * result["aggregate"]["rouge2"]["fmeasure"]["mean"]
     with capsys.disabled():
         print(f"\nnews test ROUGE-2 F1: {rouge2}")
+    # 86.58 against 14.85 measured after these 120 steps (100.0 against 17.95 after a minute, 251 and 384 steps).
     assert rouge2["pointer_generator"] >= rouge2["attention_lstm"] + 20, rouge2
 
 

@@ -234,6 +234,7 @@ def test_a_tiny_transformer_learns_the_dates_set():
 
 
 @pytest.mark.large
+@pytest.mark.budget  # trains for minutes of wall clock: run alone (Makefile)
 def test_multi30k_transformer_bleu_after_a_short_run():
     """multi30k_transformer (a short warm-up, dropout 0.1) on Multi30k en->de for 1.5 minutes of training; cased
     sacreBLEU on the first 500 validation pairs, greedy."""

@@ -182,7 +182,7 @@ def test_make_dataset_caches_buckets_and_knows_its_length(tiny_translator):
 
 @pytest.mark.large
 def test_multi30k_english_german_bleu():
-    """bahdanau_gru_small (word-level) on Multi30k en->de for 1 epoch (456 steps); sacreBLEU on validation."""
+    """bahdanau_gru_small (word-level) on Multi30k en->de for 300 steps; sacreBLEU on 500 validation pairs, greedy."""
     from conftest import shared_data
 
     from kseq2seq.datasets import text_files
@@ -190,26 +190,26 @@ def test_multi30k_english_german_bleu():
 
     folder = shared_data("multi30k")
     train = text_files.load_text_pairs(f"{folder}/train.en", f"{folder}/train.de")
-    validation = text_files.load_text_pairs(f"{folder}/val.en", f"{folder}/val.de")
+    validation = text_files.load_text_pairs(f"{folder}/val.en", f"{folder}/val.de", limit=500)
     translator = kseq2seq.Translator.from_preset(
         "bahdanau_gru_small", train_texts=train, tokenizer="word", lowercase=True, max_vocabulary_size=8000,
         min_count=2, embedding_dim=128, units=256, dropout=0.2, source_length=40, target_length=40, max_length=40,
     )
     # A step count, not a time budget: a slower CPU takes longer but reaches the same model.
     start = time.perf_counter()
-    translator.fit(train, epochs=1, bucket_boundaries=[8, 12, 16, 20, 25, 30],
-                   verbose=2, seed=0)
+    translator.fit(train, epochs=1, steps_per_epoch=300, bucket_boundaries=[8, 12, 16, 20, 25, 30], verbose=2,
+                   seed=0)
     trained = time.perf_counter()
-    hypotheses = translator.generate([s for s, _ in validation], sampler="beam", num_beams=4)
+    hypotheses = translator.generate([s for s, _ in validation], sampler="greedy")
     print(f"\ntraining {trained - start:.0f} s, decoding {time.perf_counter() - trained:.0f} s")
     # References are raw cased text; the model writes lowercased, space-tokenized text,
     # so BLEU is case-insensitive (sacreBLEU lowercase=True, 13a tokenization).
     bleu = corpus_bleu(hypotheses, [t for _, t in validation], lowercase=True)
-    print(f"\nMulti30k en->de validation BLEU (beam 4, 1 epoch): {bleu.score:.2f}  {bleu.signature}")
+    print(f"\nMulti30k en->de validation BLEU (greedy, 300 steps, 500 pairs): {bleu.score:.2f}  {bleu.signature}")
     for (source, reference), hypothesis in list(zip(validation, hypotheses))[:3]:
         print(f"  {source}\n  -> {hypothesis}\n  ref {reference}")
-    # A path check: 10.61 measured after this epoch (19.04 after about 2.1 epochs, 31.8 after 10 minutes).
-    assert bleu.score >= 8.0
+    # A path check: 7.35 measured after these 300 steps (4.48 after 250; 31.8 after 10 minutes of training).
+    assert bleu.score >= 4.0
 
 
 PAIRS = [("a man plays football", "ein mann spielt fußball"), ("two girls play", "zwei mädchen spielen"),

@@ -118,7 +118,7 @@ class RecordPreprocessor(Seq2SeqPreprocessor):
         attributes = tuple(config.get("delexicalized", ("name", "near")))
         linear, delexed = [], []
         for start in range(0, len(sources), 1024):
-            mrs, refs = tf.constant(sources[start : start + 1024]), targets[start : start + 1024]
+            mrs, refs = tf.constant(sources[start : start + 1024]), tf.constant(targets[start : start + 1024])
             linear.extend(s.decode("utf-8") for s in linearize(mrs, attributes).numpy())
             delexed.extend(t.decode("utf-8") for t in _delexicalize_in_graph(mrs, refs, attributes).numpy())
         return cls(*cls.learn_tokenizers(linear, delexed, config), delexicalized=attributes,
