@@ -139,8 +139,10 @@ def tflite_model(task, default, beam, work_dir, quantization=None):
     Signatures `serving_default` (the task's generation config: `token_ids [1, max_length]`, `scores [1]`)
     and `beam_search` (`token_ids [1, nbest, max_length]`, `scores [1, nbest]`),
     both taking `encoder_token_ids` int32 `[1, length]` (and, for a
-    pointer-generator, `encoder_extended_ids`). Converted from a SavedModel so
-    that variables are frozen into the decoding loop.
+    pointer-generator, `encoder_extended_ids`), and `with_prefix`: as
+    `serving_default`, with `prefix` int32 `[1, P]` (target ids the output
+    starts with; `P` may be 0). Converted from a SavedModel so that variables
+    are frozen into the decoding loop.
     """
     ids = _id_signature(task, batch=1)
 
@@ -152,31 +154,41 @@ def tflite_model(task, default, beam, work_dir, quantization=None):
         out = task.generate_ids(_id_inputs(task, encoder_inputs), beam)
         return {"token_ids": out.token_ids, "scores": out.scores}
 
-    return _convert(task, best, beam_search, ids, os.path.join(work_dir, "tflite_source"), quantization)
+    def with_prefix(*inputs):
+        out = task.generate_ids(_id_inputs(task, inputs[:-1]), default, prefix=inputs[-1])
+        return {"token_ids": out.token_ids[:, 0], "scores": out.scores[:, 0]}
+
+    endpoints = {"serving_default": (best, ids), "beam_search": (beam_search, ids),
+                 "with_prefix": (with_prefix, ids + [tf.TensorSpec([1, None], tf.int32, name="prefix")])}
+    return _convert(task, endpoints, os.path.join(work_dir, "tflite_source"), quantization)
 
 
 def strings_tflite_model(task, default, beam, work_dir, quantization=None):
     """A batch-1 TFLite flatbuffer, text in, text out (`tflite_strings`): builtin ops and tensorflow-text's.
 
-    Signatures `serving_default` (`inputs` string `[1]` -> `outputs` string `[1]`, `scores [1]`) and
-    `beam_search` (`outputs [1, nbest]`, `scores [1, nbest]`), decoded as the ids model's.
+    Signatures `serving_default` (`inputs` string `[1]` -> `outputs` string `[1]`, `scores [1]`),
+    `beam_search` (`outputs [1, nbest]`, `scores [1, nbest]`) and `with_prefix`
+    (`inputs` and `prefix` strings `[1]`, as `serving_default`), decoded as the ids model's.
     """
-    best, beam_search = tflite_strings.string_endpoints(task, default, beam)
+    best, beam_search, with_prefix = tflite_strings.string_endpoints(task, default, beam)
     text = [tf.TensorSpec([1], tf.string, name="inputs")]
+    endpoints = {"serving_default": (best, text), "beam_search": (beam_search, text),
+                 "with_prefix": (with_prefix, text + [tf.TensorSpec([1], tf.string, name="prefix")])}
     saved_model = os.path.join(work_dir, "tflite_strings_source")
     # Custom ops: tensorflow-text's WordPiece kernels, nothing else (no Flex).
-    model = _convert(task, best, beam_search, text, saved_model, quantization, custom_ops=True)
+    model = _convert(task, endpoints, saved_model, quantization, custom_ops=True)
     shutil.rmtree(saved_model)
     return model
 
 
-def _convert(task, best, beam_search, input_signature, saved_model, quantization, custom_ops=False):
-    """The two endpoints written as a SavedModel at `saved_model`, then converted with builtin ops only."""
+def _convert(task, endpoints, saved_model, quantization, custom_ops=False):
+    """`endpoints` (name -> function, input signature) written as a SavedModel at `saved_model`, then
+    converted with builtin ops only."""
     archive = _archive(task)
-    archive.add_endpoint("serving_default", best, input_signature=input_signature)
-    archive.add_endpoint("beam_search", beam_search, input_signature=input_signature)
+    for name, (function, input_signature) in endpoints.items():
+        archive.add_endpoint(name, function, input_signature=input_signature)
     archive.write_out(saved_model, verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=["serving_default", "beam_search"])
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=list(endpoints))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = custom_ops
     if quantization is not None:

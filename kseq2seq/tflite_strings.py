@@ -60,9 +60,9 @@ class StringCodec:
         source, target = preprocessor.source_tokenizer, preprocessor.target_tokenizer
         self.source_length = preprocessor.source_length
         self.keep_start = preprocessor.truncate_source == "end"
-        self.tokenizer = tensorflow_text.FastWordpieceTokenizer(
-            vocab=source.vocabulary, suffix_indicator=SUFFIX, token_out_type=tf.int32, unknown_token=UNK,
-            no_pretokenization=False)
+        self.tokenizer, self.target_tokenizer = (tensorflow_text.FastWordpieceTokenizer(
+            vocab=tokenizer.vocabulary, suffix_indicator=SUFFIX, token_out_type=tf.int32, unknown_token=UNK,
+            no_pretokenization=False) for tokenizer in (source, target))
         texts = [token[len(SUFFIX):] if token.startswith(SUFFIX) else token for token in target.vocabulary]
         forms = texts + [SUFFIX + text for text in texts]  # id v: as a word; id size + v: glued
         strings = sorted(set(forms))
@@ -90,6 +90,10 @@ class StringCodec:
         ids = ids[:count] if self.keep_start else ids[tf.size(ids) - count:]
         ids = tf.concat([ids, tf.zeros([tf.maximum(1 - count, 0)], tf.int32)], axis=0)  # at least one column
         return ids[tf.newaxis], count
+
+    def encode_prefix(self, text):
+        """A prefix string `[1]` -> target ids `[1, P]`, as the target tokenizer tokenizes it (`P` may be 0)."""
+        return self.target_tokenizer.tokenize(text).flat_values[tf.newaxis]
 
     def decode(self, token_ids):
         """Target ids `[rows, length]` (`rows` static) -> texts `[rows]`, as `WordPieceTokenizer.detokenize` writes.
@@ -119,12 +123,12 @@ class StringCodec:
 
 
 def string_endpoints(task, default, beam):
-    """`(serving_default, beam_search)` functions of a text `[1]` for a batch-1 string TFLite model."""
+    """`(serving_default, beam_search, with_prefix)` functions of a text `[1]` for a batch-1 string TFLite model."""
     codec = StringCodec(task.preprocessor)
 
-    def run(text, config):
+    def run(text, config, prefix=None):
         encoder_token_ids, count = codec.encode(text)
-        out = task.generate_ids({"encoder_token_ids": encoder_token_ids}, config)
+        out = task.generate_ids({"encoder_token_ids": encoder_token_ids}, config, prefix=prefix)
         blank = count == 0  # nothing to translate: "" with score 0, as generate answers
         token_ids = tf.where(blank, tf.zeros_like(out.token_ids), out.token_ids)
         return codec.decode(token_ids[0]), tf.where(blank, tf.zeros_like(out.scores), out.scores)
@@ -137,7 +141,11 @@ def string_endpoints(task, default, beam):
         texts, scores = run(inputs, beam)
         return {"outputs": tf.reshape(texts, [1, -1]), "scores": scores}
 
-    return best, beam_search
+    def with_prefix(inputs, prefix):
+        texts, scores = run(inputs, default, codec.encode_prefix(prefix))
+        return {"outputs": texts[:1], "scores": scores[:, 0]}
+
+    return best, beam_search, with_prefix
 
 
 def interpreter(model_content):

@@ -11,6 +11,23 @@ def _seed():
     keras.utils.set_random_seed(1234)
 
 
+@pytest.fixture
+def report_figure(record_property):
+    """`report_figure(line)`: a figure the test measured, listed in pytest's summary (also from pytest-xdist's
+    worker processes, which print nothing of a passing test)."""
+    return lambda line: record_property("figure", line)
+
+
+def pytest_terminal_summary(terminalreporter):
+    figures = [(report.nodeid, value) for reports in terminalreporter.stats.values() for report in reports
+               if getattr(report, "when", None) == "call"
+               for name, value in getattr(report, "user_properties", ()) if name == "figure"]
+    if figures:
+        terminalreporter.section("figures the tests measured")
+        for nodeid, line in figures:
+            terminalreporter.write_line(f"{nodeid.split('::')[-1]}: {line}")
+
+
 def shared_data(*parts):
     """Path under ../shared/data; skips the test with a reason when it is absent."""
     path = os.path.join(SHARED_DATA, *parts)

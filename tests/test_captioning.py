@@ -166,22 +166,21 @@ def test_pretrained_backbone_weights_come_from_a_local_file(tmp_path):
 
 
 @pytest.mark.large
-def test_demo_captioning_exact_match_on_shapes(tmp_path, capsys):
+def test_demo_captioning_exact_match_on_shapes(tmp_path, capsys, report_figure):
     from kseq2seq import cli
 
     # 8 of the demo's 15 epochs: 80.50% exact match after 6, 99.50% after 9 (2026-12-06).
     assert cli.main(["demo", "--task", "captioning", "--epochs", "8", "--output", str(tmp_path / "shapes")]) == 0
     output = capsys.readouterr().out
     line = next(l for l in output.splitlines() if l.startswith("Test exact match"))
-    with capsys.disabled():
-        print("\n" + line)
+    report_figure(line)
     assert float(line.split(": ")[1].split("%")[0]) >= 80.0, line
     assert (tmp_path / "shapes" / "attention.png").exists()
 
 
 @pytest.mark.large
 @pytest.mark.budget  # trains for minutes of wall clock: run alone (Makefile)
-def test_flickr8k_example_captions_real_photos(tmp_path, capsys):
+def test_flickr8k_example_captions_real_photos(tmp_path, report_figure):
     """apps/flickr_captioner.py for 1.5 minutes on the 662 training photos; scored on the 100 validation photos.
 
     A CNN trained from scratch on 662 photos learns only generic captions in
@@ -199,10 +198,9 @@ def test_flickr8k_example_captions_real_photos(tmp_path, capsys):
 
     result = flickr_captioner.main(["--data", data, "--minutes", "1.5", "--output", str(tmp_path)])
     constant = corpus_bleu(["a dog is running through the grass ."] * 100, result["references"], lowercase=True)
-    with capsys.disabled():
-        print(f"\nFlickr8k subset validation BLEU-4: model {result['bleu']:.2f}, "
-              f"constant 'a dog is running through the grass .' {constant.score:.2f}; "
-              f"{len(set(result['captions']))} distinct captions for 100 photos")
+    report_figure(f"Flickr8k subset validation BLEU-4: model {result['bleu']:.2f}, "
+                  f"constant 'a dog is running through the grass .' {constant.score:.2f}; "
+                  f"{len(set(result['captions']))} distinct captions for 100 photos")
     # The path, not quality: photos decoded, captions generated, detokenized and scored. (A clean-clone CI run
     # gave one caption for all 100 photos, BLEU 7.49: from scratch, 4 minutes learn the language, not the images.)
     # No "[UNK]": the preset rules it out (allow_unknown=False); before it did, a slower CI run's single caption

@@ -153,7 +153,7 @@ def test_cli_errors_name_the_option(tmp_path, capsys):
 
 
 @pytest.mark.large
-def test_e2e_preset_on_the_shared_e2e_data_passes_a_dev_floor(tmp_path):
+def test_e2e_preset_on_the_shared_e2e_data_passes_a_dev_floor(tmp_path, report_figure):
     """The documented E2E command, cut to 300 steps, scored on all of dev."""
     from conftest import shared_data
 
@@ -168,19 +168,20 @@ def test_e2e_preset_on_the_shared_e2e_data_passes_a_dev_floor(tmp_path):
     print(output)
     result = json.loads(report.read_text())
     assert result["num_mrs"] == 547
+    report_figure(f"E2E dev after 300 steps, greedy: BLEU {result['bleu']:.2f}, slot error rate "
+                  f"{result['slot_error_rate']:.2f}%")
     # Floors below the measured figures (top of this file) leave room for other CPUs' rounding.
     assert result["bleu"] >= BLEU_FLOOR_300_STEPS and result["slot_error_rate"] <= SER_CEILING_300_STEPS
 
 
 @pytest.mark.large
-def test_demo_data_to_text_writes_unseen_names_from_the_export(tmp_path, capsys):
+def test_demo_data_to_text_writes_unseen_names_from_the_export(tmp_path, capsys, report_figure):
     from kseq2seq import cli
 
     assert cli.main(["demo", "--task", "data_to_text", "--output", str(tmp_path / "restaurants")]) == 0
     output = capsys.readouterr().out
-    with capsys.disabled():
-        print("\n" + output)
     line = next(l for l in output.splitlines() if l.startswith("Test ("))
+    report_figure(line)
     bleu = float(line.split("BLEU ")[1].split(",")[0])
     ser = float(line.split("slot error rate ")[1].rstrip("%"))
     assert bleu >= DEMO_BLEU_FLOOR and ser <= DEMO_SER_CEILING, line

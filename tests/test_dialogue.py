@@ -103,13 +103,12 @@ def test_save_and_load_keep_the_window(responder, tmp_path):
 
 
 @pytest.mark.large
-def test_demo_dialogue_answers_from_earlier_turns(tmp_path, capsys):
+def test_demo_dialogue_answers_from_earlier_turns(tmp_path, capsys, report_figure):
     from kseq2seq import cli
 
     assert cli.main(["demo", "--task", "dialogue", "--output", str(tmp_path / "shop")]) == 0
     output = capsys.readouterr().out
     line = next(l for l in output.splitlines() if l.startswith("Test replies exactly right"))
-    with capsys.disabled():
-        print("\n" + line)
+    report_figure(line)
     accuracy, blind = (float(x.split("%")[0]) for x in line.split(": ", 1)[1].split(" with the history, "))
     assert accuracy >= 95.0 and blind <= 50.0, line

@@ -305,8 +305,8 @@ RUN = [path for path in doc_files() if any(b.name not in NOT_RUN for b in blocks
 
 @pytest.mark.large
 @pytest.mark.parametrize("path", RUN)
-def test_the_examples_of(path, project, capped_training, small_data, tiny_translator, tiny_transcriber, tiny_data_to_text,
-                         monkeypatch):
+def test_the_examples_of(path, project, capped_training, small_data, tiny_translator, tiny_transcriber,
+                         tiny_data_to_text, monkeypatch):
     from kseq2seq.tasks.registry import unregister_task
 
     servers, variables = Servers(), {"PWD": str(project)}

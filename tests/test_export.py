@@ -113,6 +113,23 @@ def test_tflite_batch_one_matches_python_for_every_input(tiny_translator, export
     assert text == tiny_translator.generate([inputs[0]])[0]
 
 
+def test_tflite_with_prefix_decodes_as_generate_ids_with_the_prefix(tiny_translator, exported):
+    import tensorflow as tf
+
+    path, inputs = exported
+    with_prefix = tf.lite.Interpreter(model_path=os.path.join(path, "tflite", "model.tflite")).get_signature_runner(
+        "with_prefix")
+    target = tiny_translator.preprocessor.target_tokenizer
+    for text, prefix in [(inputs[0], "20"), (inputs[5], "1999-1"), (inputs[-1], "0"), (inputs[2], "")]:
+        ids = tiny_translator.preprocessor.tokenize_source([text]).numpy()
+        prefix_ids = target.tokenize(tf.constant([prefix])).to_tensor(shape=[1, len(prefix)]).numpy().astype("int32")
+        expected = tiny_translator.generate_ids(ids, prefix=prefix_ids)
+        out = with_prefix(encoder_token_ids=ids, prefix=prefix_ids)
+        np.testing.assert_array_equal(out["token_ids"], expected.token_ids.numpy()[:, 0], err_msg=text)
+        np.testing.assert_allclose(out["scores"], expected.scores.numpy()[:, 0], rtol=1e-4, atol=1e-5)
+        assert out["token_ids"][0][: len(prefix)].tolist() == prefix_ids[0].tolist()  # the forced ids first
+
+
 @pytest.mark.large  # trains, exports or starts processes: kept out of the fast suite's 10 minutes
 def test_tflite_quantization_shrinks_the_model(tiny_translator, exported, tmp_path):
     path, _ = exported

@@ -21,6 +21,9 @@ TEXTS = ["A man rides a bike.", "Two dogs, one man (old) - and kids!", "T-shirt:
          "A man in a T - shirt (blue) rides a bike.", "x-ray", "Dogs; cats: birds", "?!", "12 - 3",
          "Kids play soccer outside", "ein Mann", "woman's hat", "A dog"]
 
+# The string model's with_prefix signature, per text: forced target prefixes (the targets are upper case).
+PREFIXES = ["A MAN," if i % 3 else "" for i in range(len(TEXTS))]
+
 
 @pytest.fixture(scope="module")
 def translator():
@@ -82,10 +85,13 @@ from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
 model = InterpreterWithCustomOps(model_path=sys.argv[1],
                                  custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS)
 answers = {}
-for name in ("serving_default", "beam_search"):
+texts, prefixes = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+for name in ("serving_default", "beam_search", "with_prefix"):
     run = model.get_signature_runner(name)
-    answers[name] = [{key: np.asarray(value).tolist() for key, value in run(inputs=np.array([text])).items()}
-                     for text in json.loads(sys.argv[2])]
+    extra = lambda i: {"prefix": np.array([prefixes[i]])} if name == "with_prefix" else {}
+    answers[name] = [{key: np.asarray(value).tolist() for key, value in run(inputs=np.array([text]),
+                                                                            **extra(i)).items()}
+                     for i, text in enumerate(texts)]
 assert not [m for m in sys.modules if m.startswith("kseq2seq")]
 print(json.dumps(answers, default=lambda b: b.decode("utf-8")))
 """
@@ -97,7 +103,7 @@ def test_string_tflite_equals_generate_in_a_process_without_kseq2seq(translator,
     with open(os.path.join(path, "tflite", "kseq2seq.json"), encoding="utf-8") as f:
         assert json.load(f)["strings_model"] == "strings.tflite"
     result = subprocess.run([sys.executable, "-c", SCRIPT, os.path.join(path, "tflite", "strings.tflite"),
-                             json.dumps(TEXTS)], capture_output=True, text=True, timeout=300)
+                             json.dumps(TEXTS), json.dumps(PREFIXES)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     answers = json.loads(result.stdout.splitlines()[-1])
     greedy = translator.generate(TEXTS, return_details=True)
@@ -109,6 +115,12 @@ def test_string_tflite_equals_generate_in_a_process_without_kseq2seq(translator,
     for text, got, expected in zip(TEXTS, answers["beam_search"], beam):
         assert got["outputs"] == [expected.texts], text
         np.testing.assert_allclose(got["scores"], [expected.scores], atol=1e-4)
+    prefixed = translator.generate(TEXTS, return_details=True, prefix=PREFIXES)
+    forced = [p.text for p, prefix, text in zip(prefixed, PREFIXES, TEXTS) if prefix and text.strip()]
+    assert len(forced) >= 10 and all(t.startswith("A MAN,") for t in forced), forced  # blank input stays ""
+    for text, got, expected in zip(TEXTS, answers["with_prefix"], prefixed):
+        assert got["outputs"] == [expected.text], text
+        np.testing.assert_allclose(got["scores"], [expected.score], atol=1e-4)
 
 
 def test_models_without_wordpiece_get_the_ids_model_only_and_say_why(tiny_translator, tmp_path, caplog):

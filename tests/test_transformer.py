@@ -235,7 +235,7 @@ def test_a_tiny_transformer_learns_the_dates_set():
 
 @pytest.mark.large
 @pytest.mark.budget  # trains for minutes of wall clock: run alone (Makefile)
-def test_multi30k_transformer_bleu_after_a_short_run():
+def test_multi30k_transformer_bleu_after_a_short_run(report_figure):
     """multi30k_transformer (a short warm-up, dropout 0.1) on Multi30k en->de for 1.5 minutes of training; cased
     sacreBLEU on the first 500 validation pairs, greedy."""
     from conftest import shared_data
@@ -254,8 +254,8 @@ def test_multi30k_transformer_bleu_after_a_short_run():
                    verbose=2, seed=0)
     hypotheses = translator.generate([s for s, _ in validation], sampler="greedy")
     bleu = corpus_bleu(hypotheses, [t for _, t in validation])
-    print(f"\nMulti30k en->de validation BLEU (multi30k_transformer, 1.5 min, greedy, 500 pairs): {bleu.score:.2f}  "
-          f"{bleu.signature}")
+    report_figure(f"Multi30k en->de validation BLEU (multi30k_transformer, 1.5 min, greedy, 500 pairs): "
+                  f"{bleu.score:.2f}  {bleu.signature}")
     assert bleu.score >= FLOOR_MULTI30K
 
 

@@ -181,7 +181,7 @@ def test_make_dataset_caches_buckets_and_knows_its_length(tiny_translator):
 
 
 @pytest.mark.large
-def test_multi30k_english_german_bleu():
+def test_multi30k_english_german_bleu(report_figure):
     """bahdanau_gru_small (word-level) on Multi30k en->de for 300 steps; sacreBLEU on 500 validation pairs, greedy."""
     from conftest import shared_data
 
@@ -205,7 +205,7 @@ def test_multi30k_english_german_bleu():
     # References are raw cased text; the model writes lowercased, space-tokenized text,
     # so BLEU is case-insensitive (sacreBLEU lowercase=True, 13a tokenization).
     bleu = corpus_bleu(hypotheses, [t for _, t in validation], lowercase=True)
-    print(f"\nMulti30k en->de validation BLEU (greedy, 300 steps, 500 pairs): {bleu.score:.2f}  {bleu.signature}")
+    report_figure(f"Multi30k en->de validation BLEU (greedy, 300 steps, 500 pairs): {bleu.score:.2f}  {bleu.signature}")
     for (source, reference), hypothesis in list(zip(validation, hypotheses))[:3]:
         print(f"  {source}\n  -> {hypothesis}\n  ref {reference}")
     # A path check: 7.35 measured after these 300 steps (4.48 after 250; 31.8 after 10 minutes of training).

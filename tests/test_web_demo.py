@@ -1,6 +1,7 @@
 """The web demo: its page files, its endpoint (decoding with attention), and the page in a real Chromium."""
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -176,12 +177,38 @@ def _chromium():
     return path
 
 
-@pytest.mark.large
-def test_browser_demo_page_decodes_and_draws_the_heatmap(task_folder, tiny_translator, tmp_path):
-    """`kseq2seq serve` in its own process, driven by headless Chromium: beam n-best, heatmap, an error shown."""
+@contextlib.contextmanager
+def _page(url, model):
+    """Headless Chromium on the demo page at `url`, once its model list names `model`."""
     from playwright.sync_api import sync_playwright
 
     chromium = _chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector(f"#model option[value='{model}']", state="attached")
+            yield page
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def _served(demo):
+    """The demo's page and endpoint, served from a thread of this process."""
+    httpd, url = _serve(demo)
+    try:
+        yield url + "/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.large
+def test_browser_demo_page_decodes_and_draws_the_heatmap(task_folder, tiny_translator, tmp_path):
+    """`kseq2seq serve` in its own process, driven by headless Chromium: beam n-best, heatmap, an error shown."""
+    _chromium()
     tiny_translator.export(os.path.join(task_folder, "1"), overwrite=True)
     process = subprocess.Popen([sys.executable, "-m", "kseq2seq.cli", "serve", "--model", task_folder, "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -189,13 +216,8 @@ def test_browser_demo_page_decodes_and_draws_the_heatmap(task_folder, tiny_trans
         process.stdout.readline()
         line = process.stdout.readline()
         assert line.startswith("Web demo: http://127.0.0.1:"), line
-        url = line.split()[2]
         expected = tiny_translator.generate([SOURCE], return_details=True, sampler="beam", num_beams=3, nbest=2)[0]
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, headless=True)
-            page = browser.new_page()
-            page.goto(url)
-            page.wait_for_selector("#model option[value='dates']", state="attached")
+        with _page(line.split()[2], "dates") as page:
             page.fill("#input", SOURCE)
             page.select_option("#sampler", "beam")
             page.fill("#num-beams", "3")
@@ -212,7 +234,6 @@ def test_browser_demo_page_decodes_and_draws_the_heatmap(task_folder, tiny_trans
             page.wait_for_selector("#error:not([hidden])")
             assert "nbest" in page.locator("#error").inner_text()
             assert page.locator("#results").is_hidden()
-            browser.close()
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
@@ -221,76 +242,52 @@ def test_browser_demo_page_decodes_and_draws_the_heatmap(task_folder, tiny_trans
 @pytest.mark.large
 def test_browser_demo_page_uploads_a_wav_file(tiny_transcriber, tmp_path):
     """The page of a speech model: a file picker instead of the text box; the WAV's transcript and attention."""
-    from playwright.sync_api import sync_playwright
-
     from kseq2seq.datasets.spoken_numbers import load_spoken_numbers
 
-    chromium = _chromium()
+    _chromium()
     folder = str(tmp_path / "speech")
     tiny_transcriber.save_to_preset(folder)
-    httpd, url = _serve(web_demo.WebDemo(folder, "dates"))
     wav = tmp_path / "numbers.wav"
     wav.write_bytes(load_spoken_numbers(num_train=0, num_validation=0, num_test=1, seed=9)[2][0][0])
     expected = tiny_transcriber.generate([str(wav)], return_attention=True)[0]
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, headless=True)
-            page = browser.new_page()
-            page.goto(url + "/")
-            page.wait_for_selector("#model option[value='dates']", state="attached")
-            assert page.locator("#input").is_hidden() and page.locator("#file").is_visible()
-            page.click("#run")  # no file chosen yet: a message, not a request
-            page.wait_for_selector("#error:not([hidden])")
-            assert "Choose a file first" in page.locator("#error").inner_text()
-            page.set_input_files("#file", str(wav))
-            page.click("#run")
-            page.wait_for_selector("#results:not([hidden])")
-            assert page.locator("#outputs .output").all_inner_texts() == expected.texts
-            assert page.locator("#attention td.cell").count() == expected.attention.size
-            assert page.locator("#drawing canvas").count() == 2  # the spectrogram, and the attention under it
-            page.screenshot(path=str(tmp_path / "speech-demo.png"), full_page=True)
-            browser.close()
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with _served(web_demo.WebDemo(folder, "dates")) as url, _page(url, "dates") as page:
+        assert page.locator("#input").is_hidden() and page.locator("#file").is_visible()
+        page.click("#run")  # no file chosen yet: a message, not a request
+        page.wait_for_selector("#error:not([hidden])")
+        assert "Choose a file first" in page.locator("#error").inner_text()
+        page.set_input_files("#file", str(wav))
+        page.click("#run")
+        page.wait_for_selector("#results:not([hidden])")
+        assert page.locator("#outputs .output").all_inner_texts() == expected.texts
+        assert page.locator("#attention td.cell").count() == expected.attention.size
+        assert page.locator("#drawing canvas").count() == 2  # the spectrogram, and the attention under it
+        page.screenshot(path=str(tmp_path / "speech-demo.png"), full_page=True)
 
 
 @pytest.mark.large
 def test_browser_demo_page_fills_the_record_form(tiny_data_to_text, tmp_path):
     """The page of a data-to-text model: a field per attribute instead of the text box; the record's text."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = _chromium()
+    _chromium()
     folder = str(tmp_path / "records")
     tiny_data_to_text.save_to_preset(folder)
-    httpd, url = _serve(web_demo.WebDemo(folder, "restaurants"))
     record = {"name": "Quorvash Lint", "eatType": "coffee shop", "food": "Italian", "near": "St. Ives"}
     # The page sends the filled fields in the form's order, the training records' order.
     in_form_order = {a: record[a] for a in tiny_data_to_text.preprocessor.fields if a in record}
     expected = tiny_data_to_text.generate([in_form_order], return_attention=True)[0]
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, headless=True)
-            page = browser.new_page()
-            page.goto(url + "/")
-            page.wait_for_selector("#model option[value='restaurants']", state="attached")
-            assert page.locator("#input").is_hidden() and page.locator("#record").is_visible()
-            fields = page.locator("#record input")
-            assert fields.count() == len(tiny_data_to_text.preprocessor.fields)
-            page.click("#run")  # an empty form: a message, not a request
-            page.wait_for_selector("#error:not([hidden])")
-            assert "Fill in at least one field" in page.locator("#error").inner_text()
-            for attribute, value in record.items():
-                page.fill(f"#record input[data-attribute='{attribute}']", value)
-            page.click("#run")
-            page.wait_for_selector("#results:not([hidden]), #error:not([hidden])", timeout=120_000)
-            assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
-            assert page.locator("#outputs .output").all_inner_texts() == expected.texts
-            assert "Quorvash Lint" in expected.texts[0]
-            source = [token for token in expected.source_tokens if token != "[PAD]"]
-            assert page.locator("#attention td.cell").count() == len(expected.output_tokens) * len(source)
-            page.screenshot(path=str(tmp_path / "records-demo.png"), full_page=True)
-            browser.close()
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with _served(web_demo.WebDemo(folder, "restaurants")) as url, _page(url, "restaurants") as page:
+        assert page.locator("#input").is_hidden() and page.locator("#record").is_visible()
+        fields = page.locator("#record input")
+        assert fields.count() == len(tiny_data_to_text.preprocessor.fields)
+        page.click("#run")  # an empty form: a message, not a request
+        page.wait_for_selector("#error:not([hidden])")
+        assert "Fill in at least one field" in page.locator("#error").inner_text()
+        for attribute, value in record.items():
+            page.fill(f"#record input[data-attribute='{attribute}']", value)
+        page.click("#run")
+        page.wait_for_selector("#results:not([hidden]), #error:not([hidden])", timeout=120_000)
+        assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+        assert page.locator("#outputs .output").all_inner_texts() == expected.texts
+        assert "Quorvash Lint" in expected.texts[0]
+        source = [token for token in expected.source_tokens if token != "[PAD]"]
+        assert page.locator("#attention td.cell").count() == len(expected.output_tokens) * len(source)
+        page.screenshot(path=str(tmp_path / "records-demo.png"), full_page=True)

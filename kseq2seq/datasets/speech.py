@@ -17,18 +17,16 @@ lowercase words ("three one four"), ready for `Transcriber.fit`:
 """
 
 import csv
-import logging
 import os
 import random
 import re
 
 import numpy as np
 
-from kseq2seq.datasets.jsonl import read_json_lines
+from kseq2seq.datasets.jsonl import read_examples
 from kseq2seq.preprocessors.audio import read_wav, wav_bytes
 from kseq2seq.utils import check_positive_int
 
-logger = logging.getLogger(__name__)
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
@@ -163,26 +161,15 @@ def load_speech_commands_digits(folder, sample_rate=8000, strings=0, seed=0):
 def load_manifest(path, limit=None):
     """`(pairs, report)` from a NeMo-style JSON-lines manifest; bad lines are counted and skipped."""
     root = os.path.dirname(os.path.abspath(path))
-    pairs, bad, lines = [], {"invalid_json": 0, "missing_audio": 0, "no_text": 0}, 0
-    for _, record, problem in read_json_lines(path):
-        if limit is not None and len(pairs) >= limit:
-            break
-        lines += 1
-        if problem or not isinstance(record, dict):
-            bad["invalid_json"] += 1
-            continue
+
+    def pair(record):
         audio = os.path.join(root, str(record.get("audio_filepath", "")))
         if not record.get("audio_filepath") or not os.path.isfile(audio):
-            bad["missing_audio"] += 1
-            continue
+            return "missing_audio"
         if not isinstance(record.get("text"), str) or not record["text"].strip():
-            bad["no_text"] += 1
-            continue
+            return "no_text"
         with open(audio, "rb") as f:
-            pairs.append((f.read(), record["text"].strip()))
-    if sum(bad.values()):
-        logger.warning("%s: skipped %s", path, {k: v for k, v in bad.items() if v})
-    if not pairs:
-        raise ValueError(f"Expected at least one line with audio_filepath and text in {path!r}. "
-                         f"Received: {lines} lines, bad {bad}")
-    return pairs, {"path": path, "lines": lines, "kept": len(pairs), "bad": bad}
+            return f.read(), record["text"].strip()
+
+    return read_examples(path, pair, ("invalid_json", "missing_audio", "no_text"),
+                         "at least one line with audio_filepath and text", limit)

@@ -1,0 +1,246 @@
+"""kseq2seq and eole (OpenNMT-py's successor) side by side on Multi30k en->de, one after the other on this machine.
+
+    bash benchmarks/peers/setup.sh
+    python benchmarks/peers/eole_side_by_side.py [--minutes 5] [--write]
+
+Both toolkits train the same architecture, OpenNMT's RNN with the sizes set
+here: a 1-layer unidirectional LSTM encoder and decoder of 512 units, 256-wide
+embeddings, Luong's "general" attention with input feeding (the attentional
+vector `tanh(W_c [c; h])` is the output and the next step's input), dropout
+0.3, Adam at 1e-3, gradient norm clipped at 1, batches of 64 sentences, no
+validation during training. Both read the same pieces: kseq2seq learns the
+`multi30k_gru_wordpiece` preset's WordPiece vocabularies (8,000 per language)
+from the training text, and eole reads the training text in those pieces,
+space-separated, with those vocabularies.
+
+Each trains for `--minutes` of wall clock from its first step (eole is stopped
+then; its last checkpoint, saved every 100 steps, is scored). Reported:
+target tokens/s of training (eole's log lines; kseq2seq's progress lines; the
+first window, which traces or warms up, left out), steps trained, beam-4
+decoding of the 1,014 validation sentences (batch 64, GNMT length penalty 0.6,
+at most 64 pieces) in sentences/s, and cased sacreBLEU of the detokenized
+output. Needs ../shared/data/multi30k.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from common import argument_parser, report  # noqa: E402
+
+PEERS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(PEERS, "..", "..")
+EOLE = os.path.join(PEERS, ".venv", "bin", "eole")
+DATA = os.path.join(ROOT, "..", "shared", "data", "multi30k")
+WORK = os.path.join(ROOT, "saved_models", "peers")
+# kseq2seq's names for the architecture above (on the multi30k_gru_wordpiece preset's WordPiece settings).
+OURS = {"cell_type": "lstm", "bidirectional": False, "num_encoder_layers": 1, "attention": "luong",
+        "input_feeding": True, "output_reads_context": False, "units": 512, "embedding_dim": 256, "dropout": 0.3,
+        "learning_rate": 1e-3, "clipnorm": 1.0, "batch_size": 64}
+DECODING = {"num_beams": 4, "length_penalty": 0.6, "max_length": 64, "batch_size": 64}
+
+
+def eole_config(folder):
+    """eole's training config for the same model, data in `folder` (written by `prepare`)."""
+    return {
+        "seed": 0, "share_vocab": False,
+        "src_vocab": f"{folder}/vocab.en", "tgt_vocab": f"{folder}/vocab.de",
+        "src_vocab_size": 8100, "tgt_vocab_size": 8100,
+        # The pieces are written space-separated, none of the training pairs longer than 64 of them.
+        "data": {"corpus_1": {"path_src": f"{folder}/train.en", "path_tgt": f"{folder}/train.de"}},
+        "report_every": 50,
+        "training": {
+            "model_path": f"{folder}/eole_rnn", "train_steps": 1_000_000, "valid_steps": 1_000_000,
+            "save_checkpoint_steps": 100, "keep_checkpoint": 3,
+            "batch_type": "sents", "batch_size": 64, "optim": "adam", "learning_rate": 1e-3,
+            "max_grad_norm": 1.0, "dropout": [0.3], "world_size": 1, "gpu_ranks": [], "num_workers": 0,
+        },
+        "model": {
+            "architecture": "rnn", "rnn_type": "LSTM", "layers": 1, "hidden_size": 512, "input_feed": 1,
+            "embeddings": {"word_vec_size": 256},
+            "encoder": {"encoder_type": "rnn"},
+            "decoder": {"global_attention": "general"},
+        },
+    }
+
+
+def prepare(folder):
+    """Learns the WordPiece vocabularies (kseq2seq), writes both toolkits' inputs; returns the data and task."""
+    import keras
+
+    import kseq2seq
+    from kseq2seq.datasets.text_files import load_text_pairs
+
+    train = load_text_pairs(f"{DATA}/train.en", f"{DATA}/train.de")
+    validation = load_text_pairs(f"{DATA}/val.en", f"{DATA}/val.de")
+    keras.utils.set_random_seed(0)
+    task = kseq2seq.Translator.from_preset("multi30k_gru_wordpiece", train_texts=train, **OURS)
+    os.makedirs(folder, exist_ok=True)
+    preprocessor = task.preprocessor
+    for language, tokenizer, index in (("en", preprocessor.source_tokenizer, 0),
+                                       ("de", preprocessor.target_tokenizer, 1)):
+        with open(f"{folder}/vocab.{language}", "w", encoding="utf-8") as f:
+            f.writelines(f"{t}\n" for t in tokenizer.vocabulary if not (t.startswith("[") and t.endswith("]")))
+        for split, pairs in (("train", train), ("val", validation)):
+            with open(f"{folder}/{split}.{language}", "w", encoding="utf-8") as f:
+                f.writelines(" ".join(pieces) + "\n" for pieces in _pieces(tokenizer, [p[index] for p in pairs]))
+    return train, validation, task
+
+
+def _pieces(tokenizer, texts, batch=1024):
+    for start in range(0, len(texts), batch):
+        ragged = tokenizer.split(tokenizer.standardize(texts[start : start + batch]))
+        for row in ragged.to_list():
+            yield [piece.decode("utf-8") for piece in row]
+
+
+def detokenize(lines):
+    """eole's piece lines -> text, as kseq2seq's WordPiece detokenizer writes it."""
+    from kseq2seq.tokenizers import join_punctuation
+
+    glued = [re.sub(r"^##", "", line.strip().replace(" ##", "")) for line in lines]
+    return [t.decode("utf-8") for t in join_punctuation(glued).numpy()]
+
+
+class Log:
+    """A child process's output lines, read as they come, with the time each arrived."""
+
+    def __init__(self, process, path):
+        self.lines, self.process = [], process
+        self.file = open(path, "w", encoding="utf-8")
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append((time.monotonic(), line))
+            self.file.write(line)
+            self.file.flush()
+
+    def first(self, pattern):
+        return next(((t, line) for t, line in self.lines if re.search(pattern, line)), None)
+
+
+def train_eole(folder, minutes):
+    import yaml
+
+    config = f"{folder}/eole_rnn.yaml"
+    with open(config, "w", encoding="utf-8") as f:
+        yaml.safe_dump(eole_config(folder), f, sort_keys=False)
+    process = subprocess.Popen([EOLE, "train", "-config", config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    log = Log(process, f"{folder}/eole_train.log")
+    started = None
+    while process.poll() is None:
+        time.sleep(1)
+        started = started or log.first(r"Start training loop")
+        if started and time.monotonic() - started[0] >= 60 * minutes:
+            os.killpg(process.pid, signal.SIGTERM)
+            break
+    process.wait()
+    if started is None:
+        raise RuntimeError(f"eole train did not start training; see {folder}/eole_train.log")
+    saved = sorted((int(name[5:]) for name in os.listdir(f"{folder}/eole_rnn") if name.startswith("step_")
+                    and all(os.path.exists(f"{folder}/eole_rnn/{name}/{part}")
+                            for part in ("config.json", "model.00.safetensors", "vocab.json"))), reverse=True)
+    rates = [float(m.group(1)) for _, line in log.lines for m in [re.search(r"/\s*(\d+) tok/s", line)] if m]
+    if not saved or len(rates) < 2:
+        raise RuntimeError(f"Expected eole checkpoints and rate lines. Received: {saved}, {rates}; see its log")
+    return {"steps": saved[0], "target_tokens_per_s": sum(rates[1:]) / len(rates[1:]),
+            "model": f"{folder}/eole_rnn/step_{saved[0]}"}
+
+
+def decode_eole(folder, model):
+    output = f"{folder}/eole_val.pieces"
+    command = [EOLE, "predict", "-model_path", model, "-src", f"{folder}/val.en", "-output", output,
+               "-beam_size", "4", "-batch_size", "64", "-length_penalty", "wu", "-alpha", "0.6",
+               "-max_length", "64", "-report_time"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    with open(f"{folder}/eole_predict.log", "w", encoding="utf-8") as f:
+        f.write(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise RuntimeError(f"eole predict failed; see {folder}/eole_predict.log")
+    times = re.findall(r"(Step 0 time|Subsequent prediction time including all) \(s\): ([\d.]+)", result.stdout + result.stderr)
+    seconds = sum(float(value) for _, value in times)
+    with open(output, encoding="utf-8") as f:
+        return detokenize(f.readlines()), seconds
+
+
+class Rates:
+    """kseq2seq's progress lines' target tokens/s, caught from its logger."""
+
+    def __init__(self):
+        import logging
+
+        self.values = []
+        self.handler = logging.Handler()
+        self.handler.emit = lambda record: self._add(record.getMessage())
+        logger = logging.getLogger("kseq2seq.training")
+        logger.addHandler(self.handler)
+        logger.setLevel(logging.INFO)
+
+    def _add(self, message):
+        match = re.search(r"([\d,]+) target tokens/s", message)
+        if match:
+            self.values.append(float(match.group(1).replace(",", "")))
+
+
+def train_ours(task, train, minutes):
+    from kseq2seq.training import Trainer
+
+    rates = Rates()
+    history = Trainer(task, progress_seconds=30.0).fit(train, epochs=1000, batch_size=OURS["batch_size"], seed=0,
+                                                       bucket_boundaries=task.preset_config(
+                                                           "multi30k_gru_wordpiece")["bucket_boundaries"],
+                                                       time_budget=minutes)
+    return {"steps": history["steps"], "target_tokens_per_s": sum(rates.values[1:]) / len(rates.values[1:])}
+
+
+def decode_ours(task, sources):
+    task.generate(sources[:64], sampler="beam", **DECODING)  # traces the beam search once
+    start = time.perf_counter()
+    texts = task.generate(sources, sampler="beam", **DECODING)
+    return texts, time.perf_counter() - start
+
+
+def main():
+    parser = argument_parser(__doc__)
+    parser.add_argument("--minutes", type=float, default=5.0, help="training wall clock for each toolkit")
+    args = parser.parse_args()
+    if not os.path.exists(EOLE):
+        raise FileNotFoundError(f"Expected eole at {EOLE}: run `bash benchmarks/peers/setup.sh` first")
+    from kseq2seq.metrics import corpus_bleu
+
+    folder = os.path.abspath(WORK)
+    train, validation, task = prepare(folder)
+    sources, references = [s for s, _ in validation], [t for _, t in validation]
+    rows = {}
+    eole = train_eole(folder, args.minutes)
+    texts, seconds = decode_eole(folder, eole["model"])
+    rows["eole 0.6.4 (PyTorch 2.13.0, CPU)"] = {**eole, "decode_s": seconds,
+                                                 "bleu": corpus_bleu(texts, references).score}
+    ours = train_ours(task, train, args.minutes)
+    texts, seconds = decode_ours(task, sources)
+    rows["kseq2seq (TensorFlow)"] = {**ours, "decode_s": seconds, "bleu": corpus_bleu(texts, references).score}
+    print(json.dumps(rows, indent=1))
+    base = rows["eole 0.6.4 (PyTorch 2.13.0, CPU)"]
+    body = ["| toolkit | steps in the budget | training target tokens/s | beam-4 decoding sentences/s | "
+            "validation BLEU (cased) |", "|---|---:|---:|---:|---:|"]
+    for name, row in rows.items():
+        speed = len(sources) / row["decode_s"]
+        body.append(f"| {name} | {row['steps']:,} | {row['target_tokens_per_s']:,.0f} "
+                    f"({row['target_tokens_per_s'] / base['target_tokens_per_s']:.2f}x) | {speed:.1f} "
+                    f"({speed / (len(sources) / base['decode_s']):.2f}x) | {row['bleu']:.2f} |")
+    report("peers-eole", f"kseq2seq and eole, the same RNN on Multi30k, {args.minutes:g} minutes each",
+           f"`python benchmarks/peers/eole_side_by_side.py --minutes {args.minutes:g}` (after "
+           "`bash benchmarks/peers/setup.sh`): " + __doc__.split("\n\n")[2].replace("\n", " "), body, args.write)
+
+
+if __name__ == "__main__":
+    main()
