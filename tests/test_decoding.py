@@ -60,15 +60,27 @@ def exhaustive(table, max_length, alpha):
     return [(r[2], r[3]) for r in results]
 
 
+@pytest.mark.parametrize("num_return", [1, 5])  # the search stops once the num_return best are final
 @pytest.mark.parametrize("alpha", [0.0, 0.6, 2.0])
-def test_beam_search_with_all_hypotheses_equals_exhaustive_search(alpha):
+def test_beam_search_with_all_hypotheses_equals_exhaustive_search(alpha, num_return):
     length = 3
     tables = random_tables(1, length, seed=int(alpha * 10))
     out = decoding.beam_search(table_step(tables), initial(1), 1, START, END, length,
-                               num_beams=V ** length, length_penalty_alpha=alpha, num_return=5)
-    expected = exhaustive(tables[0], length, alpha)[:5]
+                               num_beams=V ** length, length_penalty_alpha=alpha, num_return=num_return)
+    expected = exhaustive(tables[0], length, alpha)[:num_return]
     np.testing.assert_array_equal(out.token_ids.numpy()[0], [seq for seq, _ in expected])
     np.testing.assert_allclose(out.scores.numpy()[0], [score for _, score in expected], rtol=1e-5)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+def test_the_best_hypothesis_does_not_depend_on_how_many_are_returned(alpha):
+    # num_return=1 may stop earlier than num_return=4; the best hypothesis must be the same.
+    tables = random_tables(16, 10, seed=5)
+    args = (table_step(tables), initial(16), 16, START, END, 10)
+    one = decoding.beam_search(*args, num_beams=4, length_penalty_alpha=alpha, num_return=1)
+    four = decoding.beam_search(*args, num_beams=4, length_penalty_alpha=alpha, num_return=4)
+    np.testing.assert_array_equal(one.token_ids.numpy()[:, 0], four.token_ids.numpy()[:, 0])
+    np.testing.assert_allclose(one.scores.numpy()[:, 0], four.scores.numpy()[:, 0], rtol=1e-6)
 
 
 def test_one_beam_equals_greedy():

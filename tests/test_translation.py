@@ -22,6 +22,11 @@ def test_generate_is_batched_and_shape_preserving(tiny_translator, tiny_dates):
     outputs = tiny_translator.generate(sources)
     assert tiny_translator.generate(sources, batch_size=3) == outputs
     assert tiny_translator.generate(sources[4:5]) == outputs[4:5]
+    # generate decodes shortest first; outputs (and per-input prefixes) must come back in the inputs' order.
+    mixed = sorted(sources, key=len, reverse=True)
+    prefixes = [output[:i % 3] for i, output in enumerate(tiny_translator.generate(mixed))]
+    alone = [tiny_translator.generate([s], prefix=[p])[0] for s, p in zip(mixed, prefixes)]
+    assert tiny_translator.generate(mixed, batch_size=3, prefix=prefixes) == alone
     with pytest.raises(TypeError, match="Expected inputs to be a batch"):
         tiny_translator.generate(sources[4])
     out = tiny_translator.generate_ids(tiny_translator.preprocessor.tokenize_source(sources[:2]))

@@ -65,9 +65,9 @@ def beam_search(
     step are set aside in a pool of finished ones scored
     `log P / ((5 + length) / 6) ** alpha` (length counts the end token); the
     `num_beams` best unfinished candidates go on. With one beam and
-    `alpha = 0` this is exactly greedy search. The search stops when
-    no unfinished beam can still beat the worst kept finished hypothesis (in
-    particular when all beams have finished) or at `max_length`. Sequences
+    `alpha = 0` this is exactly greedy search. The search stops when, for
+    every source, no unfinished beam can still beat the `num_return`-th best
+    finished hypothesis (so the returned ones are final), or at `max_length`. Sequences
     that never finished are returned only when there are fewer than
     `num_return` finished ones, after them.
 
@@ -100,9 +100,11 @@ def beam_search(
     best_possible_penalty = tf.maximum(length_penalty(1, alpha), length_penalty(max_length, alpha))
 
     def cond(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras):
+        # Only the `num_return` best finished hypotheses are returned: once the last of them (the pool is
+        # sorted) beats anything an alive beam could still score, later steps cannot change the result.
         best_alive = alive_log_probs[:, 0] / best_possible_penalty
-        worst_finished = tf.reduce_min(tf.where(finished_flags, finished_scores, NEG_INF), axis=1)
-        settled = tf.reduce_all(finished_flags, axis=1) & (worst_finished >= best_alive)
+        last_returned = num_return - 1
+        settled = finished_flags[:, last_returned] & (finished_scores[:, last_returned] >= best_alive)
         return (t < max_length) & ~tf.reduce_all(settled)
 
     def body(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras):
