@@ -181,6 +181,7 @@ class GenerationMixin:
         batch = self.format_sources(inputs)
         prefixes = _check_prefix(prefix, len(batch))
         function = self._generate_function(config, return_attention, with_prefix=prefixes is not None)
+        details = return_details or return_attention
         outputs = [None] * len(batch)
         order = _by_length(batch)
         for start in range(0, len(batch), batch_size):
@@ -191,7 +192,6 @@ class GenerationMixin:
                                   tf.constant([] if prefixes is None else [prefixes[i] for i in rows], tf.string))
             except tf.errors.InvalidArgumentError as error:
                 raise ValueError(f"Could not read {_rows_name(rows)}: {error.message.splitlines()[0]}") from None
-            details = return_details or return_attention
             texts = None if details else result["texts"][:, 0].numpy()
             for row, i in enumerate(rows):
                 outputs[i] = self._details(result, row) if details else texts[row].decode("utf-8")
@@ -222,7 +222,8 @@ class GenerationMixin:
 def _by_length(batch):
     """Input positions, shortest first: a batch of like lengths pads less and its decoding loop ends sooner.
 
-    Rows are decoded independently, so the order changes no output (as fairseq and OpenNMT sort too).
+    Rows are decoded independently (fairseq and OpenNMT sort too); only floating-point rounding may differ
+    with a row's batch-mates, as it does with any change of `batch_size`.
     """
     return sorted(range(len(batch)), key=lambda i: len(batch[i]) if isinstance(batch[i], (str, bytes)) else 0)
 
