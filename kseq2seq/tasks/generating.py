@@ -183,7 +183,8 @@ class GenerationMixin:
         function = self._generate_function(config, return_attention, with_prefix=prefixes is not None)
         details = return_details or return_attention
         outputs = [None] * len(batch)
-        order = _by_length(batch)
+        # Sampled draws hash a row's batch position, so sampling keeps the input order an export sees.
+        order = list(range(len(batch))) if config.sampler == "sample" else _by_length(batch)
         for start in range(0, len(batch), batch_size):
             rows = order[start : start + batch_size]
             try:
