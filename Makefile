@@ -36,13 +36,8 @@ test: $(VENV)/.installed-test
 	@$(PYTEST) -m "not large" $(PARALLEL) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests (exit 5)" >&2; fi; exit $$rc
 
-# Tests that train for a wall-clock budget run first and alone, so that they train as many steps as when
-# measured; then the rest in parallel.
 test-large: $(VENV)/.installed-test
-	@$(PYTEST) -m "large and budget" $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no wall-clock budget tests (exit 5)" >&2; fi; \
-	[ $$rc -eq 0 ] || exit $$rc; \
-	$(PYTEST) -m "large and not budget" $(PARALLEL) $(PYTEST_ARGS); rc=$$?; \
+	@$(PYTEST) -m "large" $(PARALLEL) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no large tests (exit 5)" >&2; fi; exit $$rc
 
 clean:

@@ -1,9 +1,10 @@
 """Caption real photos: train a Show-Attend-Tell captioner on the Flickr8k subset in ../shared/data/captioning.
 
-    python apps/flickr_captioner.py [--data ../shared/data/captioning/captions.jsonl] [--minutes 5]
+    python apps/flickr_captioner.py [--data ../shared/data/captioning/captions.jsonl] [--minutes 5 | --epochs N]
 
 Trains the `show_attend_tell_photos` preset (a CNN from scratch; no download)
-on the 662 training images (5 captions each) for a wall-clock budget, then
+on the 662 training images (5 captions each) for a wall-clock budget (or a
+number of epochs, which any machine repeats exactly), then
 captions the 100 validation images and scores them with sacreBLEU against
 their 5 references, and saves an attention plot of one photo.
 """
@@ -24,7 +25,9 @@ DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "da
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=DEFAULT_DATA)
-    parser.add_argument("--minutes", type=float, default=5.0, help="training budget")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, default=5.0, help="training budget (default)")
+    budget.add_argument("--epochs", type=int, help="train this many epochs instead of for --minutes")
     parser.add_argument("--output", default=os.path.join("saved_models", "flickr"))
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
@@ -32,8 +35,8 @@ def main(argv=None):
     validation, _ = load_caption_jsonl(args.data, split="validation")
     pairs = caption_pairs(train)
     captioner = kseq2seq.Captioner.from_preset("show_attend_tell_photos", train_texts=pairs)
-    captioner.fit(pairs, validation_data=caption_pairs(validation), epochs=100, callbacks=[TimeBudget(args.minutes)],
-                  verbose=2)
+    schedule = {"epochs": args.epochs} if args.epochs else {"epochs": 100, "callbacks": [TimeBudget(args.minutes)]}
+    captioner.fit(pairs, validation_data=caption_pairs(validation), verbose=2, **schedule)
     captions = captioner.generate([image for image, _ in validation])
     references = [list(refs) for _, refs in validation]
     bleu = corpus_bleu(captions, references, lowercase=True)

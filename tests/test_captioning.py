@@ -179,13 +179,13 @@ def test_demo_captioning_exact_match_on_shapes(tmp_path, capsys, report_figure):
 
 
 @pytest.mark.large
-@pytest.mark.budget  # trains for minutes of wall clock: run alone (Makefile)
 def test_flickr8k_example_captions_real_photos(tmp_path, report_figure):
-    """apps/flickr_captioner.py for 1.5 minutes on the 662 training photos; scored on the 100 validation photos.
+    """apps/flickr_captioner.py for one epoch (52 steps) on the 662 training photos; scored on the 100 validation photos.
 
     A CNN trained from scratch on 662 photos learns only generic captions in
     this budget (docs/captioning.md); the test checks the real-data path end
-    to end and prints BLEU-4 next to a constant caption's.
+    to end and prints BLEU-4 next to a constant caption's. A step count, not
+    wall clock, so that every machine trains the same model.
     """
     import sys
 
@@ -196,15 +196,15 @@ def test_flickr8k_example_captions_real_photos(tmp_path, report_figure):
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "apps"))
     import flickr_captioner
 
-    result = flickr_captioner.main(["--data", data, "--minutes", "1.5", "--output", str(tmp_path)])
+    result = flickr_captioner.main(["--data", data, "--epochs", "1", "--output", str(tmp_path)])
     constant = corpus_bleu(["a dog is running through the grass ."] * 100, result["references"], lowercase=True)
     report_figure(f"Flickr8k subset validation BLEU-4: model {result['bleu']:.2f}, "
                   f"constant 'a dog is running through the grass .' {constant.score:.2f}; "
                   f"{len(set(result['captions']))} distinct captions for 100 photos")
-    # The path, not quality: photos decoded, captions generated, detokenized and scored. (A clean-clone CI run
-    # gave one caption for all 100 photos, BLEU 7.49: from scratch, 4 minutes learn the language, not the images.)
+    # The path, not quality: photos decoded, captions generated, detokenized and scored. From scratch, one epoch
+    # learns a little of the language, nothing of the images.
     # No "[UNK]": the preset rules it out (allow_unknown=False); before it did, a slower CI run's single caption
     # was "a man in a blue shirt is standing on a [UNK] .".
     assert len(result["captions"]) == 100 and all(c.strip() and "[UNK]" not in c for c in result["captions"])
-    assert result["bleu"] >= 1.5  # 2.97 measured after these 1.5 minutes (6.68 after 2.5)
+    assert result["bleu"] >= 1.5  # 3.21 measured after this epoch (2026-12-07, AVX2-only machine)
     assert (tmp_path / "attention.png").exists() and (tmp_path / "model.keras").exists()
