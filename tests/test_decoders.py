@@ -39,6 +39,58 @@ def assert_steps_match_teacher_forcing(decoder, values, states, mask):
     return logits
 
 
+@pytest.mark.parametrize("cell_type", ["gru", "lstm"])
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_attentional_layer_teacher_forcing_equals_step_by_step(cell_type, attention):
+    values, states, mask = encode(cell_type)
+    decoder = AttentionDecoder(9, 4, 12, cell_type=cell_type, attention=attention, attentional_layer=True)
+    assert_steps_match_teacher_forcing(decoder, values, states, mask)
+    # W_c reads [c_t; s_t] (12 + 12), W_o the attentional vector (12), and the cell [x_t; h̃_{t-1}] (4 + 12)
+    assert decoder.attentional.kernel.shape == (24, 12) and decoder.output_projection.kernel.shape == (12, 9)
+    assert decoder.cell.kernel.shape[0] == 16
+
+
+def reference_luong_lstm_attentional_logits(decoder, token_ids, values, encoder_states, mask):
+    """OpenNMT's RNN decoder (LSTM, "general" attention, input feeding of h̃) written out in NumPy."""
+    w = {v.path.split("/", 1)[1]: v.numpy() for v in decoder.weights}
+    kernel, recurrent, bias = w["lstm_cell/kernel"], w["lstm_cell/recurrent_kernel"], w["lstm_cell/bias"]
+    units = recurrent.shape[0]
+    keys = values @ w["attention/w/kernel"]                                            # W h_i, once
+    h = np.tanh(encoder_states[0] @ w["bridge_0/kernel"] + w["bridge_0/bias"])
+    c = np.tanh(encoder_states[1] @ w["bridge_1/kernel"] + w["bridge_1/bias"])
+    fed = np.zeros((token_ids.shape[0], units), "float32")                            # h̃_0 = 0
+    steps = []
+    for t in range(token_ids.shape[1]):
+        x = np.concatenate([w["embedding/embeddings"][token_ids[:, t]], fed], -1)      # input feeding of h̃_{t-1}
+        i, f, g, o = np.split(x @ kernel + h @ recurrent + bias, 4, axis=-1)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        e = np.where(mask, np.einsum("bd,bsd->bs", h, keys), -np.inf)                  # s_tᵀ W h_i
+        alpha = np.exp(e - e.max(-1, keepdims=True))
+        alpha /= alpha.sum(-1, keepdims=True)
+        context = np.einsum("bs,bsd->bd", alpha, values)
+        fed = np.tanh(np.concatenate([context, h], -1) @ w["attentional/kernel"])      # h̃_t = tanh(W_c [c_t; s_t])
+        steps.append(fed @ w["logits/kernel"] + w["logits/bias"])                       # W_o h̃_t
+    return np.stack(steps, 1)
+
+
+def test_attentional_layer_matches_luong_formula():
+    values, states, mask = encode("lstm")
+    decoder = AttentionDecoder(9, 4, 12, cell_type="lstm", attention="luong", attentional_layer=True)
+    logits = decoder(TGT, values, states, encoder_padding_mask=mask)
+    expected = reference_luong_lstm_attentional_logits(decoder, TGT, values.numpy(), [s.numpy() for s in states], mask)
+    np.testing.assert_allclose(logits.numpy(), expected, atol=1e-5)
+
+
+def test_attentional_layer_reads_the_context():
+    config = AttentionDecoder(9, 4, 12, attentional_layer=True).get_config()
+    assert config["attentional_layer"] is True and AttentionDecoder.from_config(config).get_config() == config
+    with pytest.raises(ValueError, match="output_reads_context=True with attentional_layer=True"):
+        AttentionDecoder(9, 4, 12, attentional_layer=True, output_reads_context=False)
+    with pytest.raises(ValueError, match="attentional_layer=1"):
+        AttentionDecoder(9, 4, 12, attentional_layer=1)
+
+
 def test_state_is_carried_and_decoder_is_causal():
     values, states, mask = encode("gru")
     decoder = AttentionDecoder(9, 4, 12)

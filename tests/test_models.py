@@ -39,6 +39,7 @@ def test_encode_matches_decoder_initial_state():
     ({"attention": "luong", "input_feeding": False}, 8),  # whole-sequence decoder: its attentional vector
     ({"output_reads_context": False}, 8),                 # input feeding, the projection reads s_t alone
     ({}, 8 + 16),                                         # input feeding, [s_t; c_t] (bi-GRU values: 16)
+    ({"attentional_layer": True, "cell_type": "lstm"}, 8),  # input feeding of h̃_t = tanh(W_c [c_t; s_t])
 ])
 def test_decoder_variants_save_load_and_step_like_teacher_forcing(tmp_path, arguments, logits_inputs):
     backbone = Seq2SeqBackbone(12, 9, embedding_dim=4, units=8, **arguments)
@@ -70,7 +71,17 @@ def test_output_from_the_state_alone_needs_the_input_feeding_decoder(arguments, 
         Seq2SeqBackbone(12, 9, output_reads_context=False, **arguments)
 
 
-@pytest.mark.parametrize("flag", ["pointer_generator", "coverage", "input_feeding", "output_reads_context"])
+@pytest.mark.parametrize("arguments,message", [
+    ({"input_feeding": False, "attention": "luong"}, "input_feeding=True with attentional_layer=True"),
+    ({"pointer_generator": True}, "attentional_layer=False for a pointer-generator"),
+])
+def test_the_attentional_layer_is_the_input_feeding_decoders_option(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        Seq2SeqBackbone(12, 9, attentional_layer=True, **arguments)
+
+
+@pytest.mark.parametrize("flag", ["pointer_generator", "coverage", "input_feeding", "output_reads_context",
+                                  "attentional_layer"])
 @pytest.mark.parametrize("value", ["no", 0])
 def test_flags_must_be_bools(flag, value):
     # "no" is truthy: without the check it would build a decoder and store "no" in the config.

@@ -41,7 +41,7 @@ DATA = os.path.join(ROOT, "..", "shared", "data", "multi30k")
 WORK = os.path.join(ROOT, "saved_models", "peers")
 # kseq2seq's names for the architecture above (on the multi30k_gru_wordpiece preset's WordPiece settings).
 OURS = {"cell_type": "lstm", "bidirectional": False, "num_encoder_layers": 1, "attention": "luong",
-        "input_feeding": True, "output_reads_context": False, "units": 512, "embedding_dim": 256, "dropout": 0.3,
+        "input_feeding": True, "attentional_layer": True, "units": 512, "embedding_dim": 256, "dropout": 0.3,
         "learning_rate": 1e-3, "clipnorm": 1.0, "batch_size": 64}
 DECODING = {"num_beams": 4, "length_penalty": 0.6, "max_length": 64, "batch_size": 64}
 

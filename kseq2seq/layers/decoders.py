@@ -8,6 +8,13 @@ decoding (one token at a time), so both compute the same function:
     c_t, α_t = attention(s_t, encoder outputs)              # keys precomputed
     logits_t = W_o [s_t ; c_t]      (W_o s_t with output_reads_context=False)
 
+With `attentional_layer=True` (Luong et al., 2015, §3.3; OpenNMT's RNN
+decoder) the step feeds and projects the attentional vector instead:
+
+    s_t     = RNNCell([x_t ; h̃_{t-1}], state_{t-1})
+    h̃_t     = tanh(W_c [c_t ; s_t])
+    logits_t = W_o h̃_t
+
 The decoder's recurrent state is carried from step to step; the encoder's
 final state only initialises it (through a tanh bridge, as in Bahdanau et al.).
 The cell and the attention query read their weights as `LoopKernel`s, prepared
@@ -19,6 +26,7 @@ from keras import ops
 
 from kseq2seq.layers.attention import make_attention
 from kseq2seq.layers.cell_steps import cell_kernels, cell_step
+from kseq2seq.layers.loop_kernels import loop_kernel, loop_matmul
 from kseq2seq.layers.padding import padding_mask
 from kseq2seq.layers.time_loop import scan
 from kseq2seq.utils import check_bool, check_fraction, check_one_of, check_positive_int, config_fields
@@ -47,6 +55,7 @@ class AttentionDecoder(keras.layers.Layer):
         dropout=0.0,
         attention_regularization=0.0,
         output_reads_context=True,
+        attentional_layer=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -65,6 +74,10 @@ class AttentionDecoder(keras.layers.Layer):
         # does; the context still feeds the next step, and at units 1024,
         # vocabulary 5000 a training step needs about a fifth fewer FLOPs.
         self.output_reads_context = check_bool("output_reads_context", output_reads_context)
+        self.attentional_layer = check_bool("attentional_layer", attentional_layer)
+        if self.attentional_layer and not self.output_reads_context:
+            raise ValueError("Expected output_reads_context=True with attentional_layer=True (the attentional "
+                             "vector tanh(W_c [c_t; s_t]) reads the context). Received: output_reads_context=False")
 
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding", dtype=policy)
@@ -74,22 +87,34 @@ class AttentionDecoder(keras.layers.Layer):
             keras.layers.Dense(units, activation="tanh", name=f"bridge_{i}", dtype=policy)
             for i in range(2 if cell_type == "lstm" else 1)
         ]
+        if self.attentional_layer:
+            # No bias, as in Luong et al. and OpenNMT's "general"/"dot" attention.
+            self.attentional = keras.layers.Dense(units, use_bias=False, name="attentional", dtype=policy)
         self.output_projection = keras.layers.Dense(vocabulary_size, name="logits", dtype=policy)
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
 
     def build(self, token_ids_shape, values_shape, encoder_states_shape=None, encoder_padding_mask_shape=None):
         batch, values_dim = values_shape[0], values_shape[-1]
         self.embedding.build(token_ids_shape)
-        self.cell.build((batch, self.embedding_dim + values_dim))
+        fed_dim = self.units if self.attentional_layer else values_dim
+        self.cell.build((batch, self.embedding_dim + fed_dim))
         self.attention.build((batch, self.units), values_shape)
         for bridge, shape in zip(self.bridges, encoder_states_shape or []):
             bridge.build(shape)
-        self.output_projection.build((batch, self.units + (values_dim if self.output_reads_context else 0)))
+        if self.attentional_layer:
+            self.attentional.build((batch, values_dim + self.units))
+            self.output_projection.build((batch, self.units))
+        else:
+            self.output_projection.build((batch, self.units + (values_dim if self.output_reads_context else 0)))
 
     def initial_state(self, encoder_states, values):
-        """Decoder state at step 0: bridged encoder states and a zero context."""
+        """Decoder state at step 0: bridged encoder states and a zero context.
+
+        `context` is what input feeding carries to the next step: `c_t`, or
+        `h̃_t` with the attentional layer.
+        """
         rnn = [bridge(s) for bridge, s in zip(self.bridges, encoder_states)]
-        context = ops.zeros_like(values[:, 0, :])
+        context = ops.zeros_like(rnn[0] if self.attentional_layer else values[:, 0, :])
         return {"rnn": rnn, "context": context}
 
     def memory(self, values, encoder_padding_mask=None):
@@ -98,18 +123,25 @@ class AttentionDecoder(keras.layers.Layer):
 
     def loop_kernels(self, transpose=True):
         """The cell's and the attention query's weights, read once per call; `transpose` for a backward pass."""
-        return {"cell": cell_kernels(self.cell, self.compute_dtype, transpose),
-                "attention": self.attention.loop_kernels(transpose)}
+        kernels = {"cell": cell_kernels(self.cell, self.compute_dtype, transpose),
+                   "attention": self.attention.loop_kernels(transpose)}
+        if self.attentional_layer:
+            kernels["attentional"] = loop_kernel(self.attentional.kernel, self.compute_dtype, transpose)
+        return kernels
 
     def _recurrence(self, x, state, values, keys, encoder_padding_mask, kernels):
         inputs = ops.concatenate([x, state["context"]], axis=-1)
         output, rnn = cell_step(self.cell, inputs, state["rnn"], kernels["cell"])
         context, weights = self.attention(output, values, keys=keys, encoder_padding_mask=encoder_padding_mask,
                                           kernels=kernels["attention"])
+        if self.attentional_layer:
+            context = ops.tanh(loop_matmul(ops.concatenate([context, output], axis=-1), kernels["attentional"]))
         return output, {"rnn": rnn, "context": context}, weights
 
     def _output_features(self, output, state):
-        """What the vocabulary projection reads: `[s_t ; c_t]`, or `s_t` alone."""
+        """What the vocabulary projection reads: `[s_t ; c_t]`, `s_t` alone, or the attentional vector `h̃_t`."""
+        if self.attentional_layer:
+            return state["context"]
         return ops.concatenate([output, state["context"]], axis=-1) if self.output_reads_context else output
 
     def step(self, token_ids, state, values, keys, encoder_padding_mask=None):
@@ -155,7 +187,7 @@ class AttentionDecoder(keras.layers.Layer):
 
     def get_config(self):
         fields = config_fields(self, "vocabulary_size", "embedding_dim", "units", "cell_type", "attention_units",
-                               "dropout", "attention_regularization", "output_reads_context",
+                               "dropout", "attention_regularization", "output_reads_context", "attentional_layer",
                                attention="attention_type")
         return {**super().get_config(), **fields}
 

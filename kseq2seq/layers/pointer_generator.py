@@ -43,6 +43,8 @@ class PointerGeneratorDecoder(AttentionDecoder):
         if not self.output_reads_context:  # p_gen and P_vocab read c_t (See et al.)
             raise ValueError("Expected output_reads_context=True for a pointer-generator. "
                              "Received: output_reads_context=False")
+        if self.attentional_layer:  # p_gen reads c_t and s_t themselves
+            raise ValueError("Expected attentional_layer=False for a pointer-generator. Received: attentional_layer=True")
         self.coverage = check_bool("coverage", coverage)
         if coverage and self.attention_type != "bahdanau":
             raise ValueError(f"Expected attention='bahdanau' with coverage=True. Received: attention={self.attention_type!r}")

@@ -35,6 +35,8 @@ class Seq2SeqBackbone(Backbone):
     `output_reads_context=False` makes the input-feeding decoder's vocabulary
     projection read the decoder state `s_t` alone instead of `[s_t; c_t]`
     (the TensorFlow tutorial's model; fewer FLOPs per token).
+    `attentional_layer=True` makes it feed and project Luong's attentional
+    vector `tanh(W_c [c_t; s_t])` instead of `c_t` (OpenNMT's RNN decoder).
 
     Example:
 
@@ -62,12 +64,14 @@ class Seq2SeqBackbone(Backbone):
         coverage_loss_weight=1.0,
         input_feeding=True,
         output_reads_context=True,
+        attentional_layer=False,
         dtype=None,
         **kwargs,
     ):
         # The backbone branches on these flags, so it checks them before any layer sees them.
         for name, flag in [("pointer_generator", pointer_generator), ("coverage", coverage),
-                           ("input_feeding", input_feeding), ("output_reads_context", output_reads_context)]:
+                           ("input_feeding", input_feeding), ("output_reads_context", output_reads_context),
+                           ("attentional_layer", attentional_layer)]:
             check_bool(name, flag)
         if coverage and not pointer_generator:
             raise ValueError("Expected pointer_generator=True with coverage=True. Received: pointer_generator=False")
@@ -77,6 +81,9 @@ class Seq2SeqBackbone(Backbone):
             # The Luong decoder's output is its attentional vector, tanh(W_c [c_t; h_t]), by definition.
             raise ValueError("Expected input_feeding=True with output_reads_context=False. "
                              "Received: input_feeding=False")
+        if attentional_layer and not input_feeding:
+            # The whole-sequence Luong decoder always has the attentional layer; the flag is the input-feeding one's.
+            raise ValueError("Expected input_feeding=True with attentional_layer=True. Received: input_feeding=False")
         # === Layers ===
         self.encoder = RNNEncoder(
             source_vocabulary_size,
@@ -93,11 +100,13 @@ class Seq2SeqBackbone(Backbone):
         if pointer_generator:
             self.decoder = PointerGeneratorDecoder(
                 target_vocabulary_size, embedding_dim, units, coverage=coverage,
-                coverage_loss_weight=coverage_loss_weight, output_reads_context=output_reads_context, **decoder_args
+                coverage_loss_weight=coverage_loss_weight, output_reads_context=output_reads_context,
+                attentional_layer=attentional_layer, **decoder_args
             )
         elif input_feeding:
             self.decoder = AttentionDecoder(target_vocabulary_size, embedding_dim, units,
-                                            output_reads_context=output_reads_context, **decoder_args)
+                                            output_reads_context=output_reads_context,
+                                            attentional_layer=attentional_layer, **decoder_args)
         else:
             self.decoder = LuongDecoder(target_vocabulary_size, embedding_dim, units, **decoder_args)
 
@@ -132,6 +141,7 @@ class Seq2SeqBackbone(Backbone):
         self.coverage_loss_weight = coverage_loss_weight
         self.input_feeding = input_feeding
         self.output_reads_context = output_reads_context
+        self.attentional_layer = attentional_layer
 
     def encode(self, encoder_inputs):
         """Runs the encoder once, for decoding.
@@ -177,6 +187,7 @@ class Seq2SeqBackbone(Backbone):
             "coverage_loss_weight": self.coverage_loss_weight,
             "input_feeding": self.input_feeding,
             "output_reads_context": self.output_reads_context,
+            "attentional_layer": self.attentional_layer,
         }
 
 

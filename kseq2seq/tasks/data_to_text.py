@@ -25,6 +25,7 @@ _E2E = {
     "attention": "bahdanau",
     "input_feeding": True,
     "output_reads_context": True,
+    "attentional_layer": False,
     "dropout": 0.2,
     "source_length": 48,
     "target_length": 80,
