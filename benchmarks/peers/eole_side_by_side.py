@@ -8,7 +8,12 @@ here: a 1-layer unidirectional LSTM encoder and decoder of 512 units, 256-wide
 embeddings, Luong's "general" attention with input feeding (the attentional
 vector `tanh(W_c [c; h])` is the output and the next step's input), dropout
 0.3, Adam at 1e-3, gradient norm clipped at 1, batches of 64 sentences, no
-validation during training. Both read the same pieces: kseq2seq learns the
+validation during training, every parameter drawn from U(-0.1, 0.1)
+(kseq2seq: `attentional_layer=True`, `param_init=0.1`). What still differs,
+by eole 0.6.4's defaults as read in its code: eole starts the decoder from
+the encoder's final state (kseq2seq: through a tanh layer), and divides a
+batch's summed loss by its sentences (kseq2seq: by its target tokens).
+Both read the same pieces: kseq2seq learns the
 `multi30k_gru_wordpiece` preset's WordPiece vocabularies (8,000 per language)
 from the training text, and eole reads the training text in those pieces,
 space-separated, with those vocabularies.
@@ -41,7 +46,8 @@ DATA = os.path.join(ROOT, "..", "shared", "data", "multi30k")
 WORK = os.path.join(ROOT, "saved_models", "peers")
 # kseq2seq's names for the architecture above (on the multi30k_gru_wordpiece preset's WordPiece settings).
 OURS = {"cell_type": "lstm", "bidirectional": False, "num_encoder_layers": 1, "attention": "luong",
-        "input_feeding": True, "attentional_layer": True, "units": 512, "embedding_dim": 256, "dropout": 0.3,
+        "input_feeding": True, "attentional_layer": True, "param_init": 0.1, "units": 512, "embedding_dim": 256,
+        "dropout": 0.3,
         "learning_rate": 1e-3, "clipnorm": 1.0, "batch_size": 64}
 DECODING = {"num_beams": 4, "length_penalty": 0.6, "max_length": 64, "batch_size": 64}
 

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from kseq2seq.batching import batch_dataset
 from kseq2seq.generation import GenerationConfig
+from kseq2seq.layers.initialization import initialize_uniformly
 from kseq2seq.layers.padding import OptionalMasks
 from kseq2seq.losses import MaskedCrossEntropy, masked_accuracy
 from kseq2seq.models import Seq2SeqBackbone, TransformerBackbone
@@ -26,12 +27,13 @@ from kseq2seq.preprocessors import Seq2SeqPreprocessor
 from kseq2seq.runtime import prepare_for_training
 from kseq2seq.schedules import WarmupInverseSqrt
 from kseq2seq.tasks.generating import GenerationMixin
-from kseq2seq.utils import check_positive_int, set_dtype_policy
+from kseq2seq.utils import check_fraction, check_positive_int, set_dtype_policy
 
 
 # Training options every preset takes, named or not: label smoothing (0 = off) and, with warm-up steps,
 # the `WarmupInverseSqrt` schedule peaking at the preset's learning_rate (None = a constant rate).
-TRAINING_FIELDS = {"label_smoothing": 0.0, "warmup_steps": None}
+# Fields every preset takes. param_init: OpenNMT's U(-param_init, param_init) for every trainable weight (0: Keras').
+TRAINING_FIELDS = {"label_smoothing": 0.0, "warmup_steps": None, "param_init": 0.0}
 
 
 def optimizer_from_config(config):
@@ -99,6 +101,7 @@ class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
         sources = [cls.format_source(s, config) for s in sources]
         preprocessor = cls._component("preprocessor", cls.preprocessors, config).from_data(sources, targets, config)
         backbone = cls._component("backbone", cls.backbones, config).from_preset_config(config, preprocessor)
+        initialize_uniformly(backbone, config.get("param_init", 0.0))
         generation = {k: config[k] for k in GenerationConfig.fields() if k in config and k != "max_length"}
         task = cls(backbone, preprocessor, max_length=config["max_length"], preset=preset,
                    generation_config=generation, **cls.task_arguments(config))
@@ -155,6 +158,7 @@ class Seq2SeqTask(GenerationMixin, OptionalMasks, keras.Model):
         if unknown:
             raise ValueError(f"Expected overrides among {sorted(known)}. Received unknown: {unknown}")
         config.update(overrides)
+        check_fraction("param_init", config.get("param_init", 0.0), 0.0, 1.0, include_high=True)  # before any vocabulary
         return config
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
