@@ -70,8 +70,19 @@ def machine():
     gpus = tf.config.list_physical_devices("GPU")
     return (
         f"{cpu}; GPUs: {len(gpus)}; Python {platform.python_version()}; "
-        f"TensorFlow {tf.__version__}; Keras {keras.__version__}"
+        f"TensorFlow {tf.__version__}; Keras {keras.__version__}; CPU flags: {cpu_flags()}"
     )
+
+
+def cpu_flags():
+    """The vector and matrix extensions that decide how fast this CPU trains: timings compare only between like machines."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    shown = sorted(f for f in set(flags) if f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"))
+    return ", ".join(shown) or "none of avx2, avx512f, amx"
 
 
 def argument_parser(doc):

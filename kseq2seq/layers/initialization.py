@@ -5,7 +5,7 @@ zero biases with an LSTM forget-gate bias of 1, U(-0.05, 0.05) embeddings)
 are what a model gets otherwise. OpenNMT-py and eole draw every parameter,
 biases included, from U(-0.1, 0.1) for their RNN models. With Keras' defaults
 an LSTM encoder-decoder on Multi30k starts by attending only to the last
-source position and learns slowly from there (docs/benchmarks.md); the
+source position and learns slowly from there (docs/presets.md); the
 uniform draw lets attention spread from the first steps.
 """
 
