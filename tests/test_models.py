@@ -62,22 +62,15 @@ def test_input_feeding_is_required_for_a_pointer_generator():
         Seq2SeqBackbone(12, 9, pointer_generator=True, input_feeding=False)
 
 
-@pytest.mark.parametrize("arguments,message", [
-    ({"input_feeding": False, "attention": "luong"}, "input_feeding=True with output_reads_context=False"),
-    ({"pointer_generator": True}, "output_reads_context=True for a pointer-generator"),
-])
-def test_output_from_the_state_alone_needs_the_input_feeding_decoder(arguments, message):
-    with pytest.raises(ValueError, match=message):
-        Seq2SeqBackbone(12, 9, output_reads_context=False, **arguments)
-
-
-@pytest.mark.parametrize("arguments,message", [
-    ({"input_feeding": False, "attention": "luong"}, "input_feeding=True with attentional_layer=True"),
-    ({"pointer_generator": True}, "attentional_layer=False for a pointer-generator"),
-])
-def test_the_attentional_layer_is_the_input_feeding_decoders_option(arguments, message):
-    with pytest.raises(ValueError, match=message):
-        Seq2SeqBackbone(12, 9, attentional_layer=True, **arguments)
+@pytest.mark.parametrize("option", [{"output_reads_context": False}, {"attentional_layer": True}])
+@pytest.mark.parametrize("arguments", [{"input_feeding": False, "attention": "luong"}, {"pointer_generator": True}])
+def test_output_layer_options_belong_to_the_input_feeding_decoder(option, arguments):
+    """The state-only output and the attentional layer: neither for the Luong decoder nor a pointer-generator."""
+    (name, value), = option.items()
+    expected = (f"input_feeding=True with {name}={value}" if "input_feeding" in arguments
+                else f"{name}={not value} for a pointer-generator")
+    with pytest.raises(ValueError, match=expected):
+        Seq2SeqBackbone(12, 9, **option, **arguments)
 
 
 @pytest.mark.parametrize("flag", ["pointer_generator", "coverage", "input_feeding", "output_reads_context",
