@@ -30,9 +30,9 @@ from kseq2seq.tasks.generating import GenerationMixin
 from kseq2seq.utils import check_fraction, check_positive_int, set_dtype_policy
 
 
-# Training options every preset takes, named or not: label smoothing (0 = off) and, with warm-up steps,
-# the `WarmupInverseSqrt` schedule peaking at the preset's learning_rate (None = a constant rate).
-# Fields every preset takes. param_init: OpenNMT's U(-param_init, param_init) for every trainable weight (0: Keras').
+# Training options every preset takes, named or not: label smoothing (0 = off); with warm-up steps, the
+# `WarmupInverseSqrt` schedule peaking at the preset's learning_rate (None = a constant rate); and
+# param_init, OpenNMT's U(-param_init, param_init) for every trainable weight (0 = Keras' initializers).
 TRAINING_FIELDS = {"label_smoothing": 0.0, "warmup_steps": None, "param_init": 0.0}
 
 
