@@ -12,7 +12,7 @@ neither Python nor kseq2seq. Signatures, all batch-first:
   `allow_unknown`, sampling seed);
 - `beam_search`: `inputs` string `[batch]` -> `outputs` string `[batch, nbest]`,
   `scores` float `[batch, nbest]`: beam search with the task's beam settings
-  (`num_beams`, `length_penalty`, `nbest`), or those given to `export`;
+  (`num_beams`, `length_penalty`, `nbest`, `rerank`, `early_stopping`), or those given to `export`;
 - `with_prefix`: `inputs` and `prefix` strings `[batch]` -> `outputs`, `scores`
   `[batch]`: as `serving_default`, each output starting with its prefix
   (`generate(..., prefix=...)`; "" for none);
@@ -232,8 +232,8 @@ def export(task, path, formats=("saved_model",), overwrite=False, beam_config=No
             (written to `path/tflite/`: `model.tflite`, the vocabularies as
             one token per line, id = line number, and `kseq2seq.json`).
         overwrite: replace an existing folder at `path`.
-        beam_config: `num_beams`, `length_penalty`, `nbest` of the `beam_search` signatures
-            (default: the task's own; recorded in the metadata).
+        beam_config: `num_beams`, `length_penalty`, `nbest`, `rerank`, `early_stopping` of the
+            `beam_search` signatures (default: the task's own; recorded in the metadata).
         tflite_quantization: None, `"dynamic_range"` (int8 weights) or `"float16"`.
     """
     if isinstance(formats, str) or not formats:

@@ -12,7 +12,7 @@ import dataclasses
 from kseq2seq.utils import check_bool
 
 # The options that only matter for one sampler (the others ignore them).
-BEAM_FIELDS = ("num_beams", "length_penalty", "nbest", "rerank")
+BEAM_FIELDS = ("num_beams", "length_penalty", "nbest", "rerank", "early_stopping")
 SAMPLING_FIELDS = ("temperature", "top_k", "top_p")
 # Every sampler's controls (`kseq2seq.decoding.controls`); reports name them only when set.
 CONTROL_DEFAULTS = {"no_repeat_ngram_size": 0, "repetition_penalty": 1.0, "bad_words": ()}
@@ -39,6 +39,11 @@ class GenerationConfig:
             reranker before keeping the `nbest` (`DataToText`: fewest slot
             errors against the MR first; equal ones keep the beam's order).
             Other samplers have one hypothesis and ignore it.
+        early_stopping: beam search stops for an input at the first step
+            whose best candidate ends, once `nbest` hypotheses have finished
+            (OpenNMT's rule: fewer steps, may miss a longer, better-scoring
+            hypothesis). False: it goes on until no live beam can beat the
+            returned ones (exact under the length penalty).
 
     Example:
 
@@ -66,6 +71,7 @@ class GenerationConfig:
     no_repeat_ngram_size: int = 0
     repetition_penalty: float = 1.0
     bad_words: tuple = ()
+    early_stopping: bool = False
 
     def __post_init__(self):
         from kseq2seq import decoding  # here, not at the top: the command line's --help reads fields() without TF
@@ -83,6 +89,7 @@ class GenerationConfig:
             raise ValueError(f"Expected seed to be an integer. Received: seed={self.seed!r}")
         check_bool("allow_unknown", self.allow_unknown)
         check_bool("rerank", self.rerank)
+        check_bool("early_stopping", self.early_stopping)
 
     @classmethod
     def fields(cls):
@@ -115,7 +122,8 @@ class GenerationConfig:
         args = {"sampler": self.sampler, "max_length": self.max_length or max_length, "min_length": self.min_length,
                 "no_repeat_ngram_size": self.no_repeat_ngram_size, "repetition_penalty": self.repetition_penalty}
         if self.sampler == "beam":
-            args.update(num_beams=self.num_beams, length_penalty=self.length_penalty, nbest=self.nbest)
+            args.update(num_beams=self.num_beams, length_penalty=self.length_penalty, nbest=self.nbest,
+                        early_stopping=self.early_stopping)
         elif self.sampler == "sample":
             args.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
         return args

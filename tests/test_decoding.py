@@ -109,6 +109,32 @@ def test_length_penalty_changes_the_winner_as_the_formula_says():
         assert out.token_ids.numpy()[0, 0, 0] == winner
 
 
+@pytest.mark.parametrize("nbest", [1, 2])
+def test_early_stopping_stops_when_the_best_candidate_ends(nbest):
+    # P(END) = 0.45 at once, P(4) = 0.35 then P(END | 4) = 1: under alpha = 2 the long one scores better
+    # (log 0.35 / (7/6)^2 > log 0.45), but the step's best candidate ends at step 0.
+    tables = np.full((1, 3, V, V), -1e4, "float32")
+    tables[0, 0, START, END], tables[0, 0, START, 4], tables[0, 0, START, 5] = np.log([0.45, 0.35, 0.2])
+    tables[0, 1, 4, END] = tables[0, 1, 5, END] = 0.0
+    steps = []
+    base = table_step(tables)
+
+    def step(tokens, state):
+        steps.append(1)  # eager: the loop body runs in Python, once per step
+        return base(tokens, state)
+
+    short, long = [END, 0, 0], [4, END, 0]
+    expected = {  # early stopping: (best, steps taken); exact: (best, steps taken)
+        (1, True): (short, 1), (1, False): (long, 2), (2, True): (long, 2), (2, False): (long, 2)}
+    for early in (True, False):
+        steps.clear()
+        out = decoding.beam_search(step, initial(1), 1, START, END, 3, num_beams=2, length_penalty_alpha=2.0,
+                                   num_return=nbest, early_stopping=early)
+        best, taken = expected[nbest, early]
+        np.testing.assert_array_equal(out.token_ids.numpy()[0, 0], best)
+        assert len(steps) == taken, (early, len(steps))
+
+
 @pytest.mark.parametrize("search", ["greedy", "beam"])
 def test_sequences_stop_at_end_and_are_padded(search):
     tables = random_tables(8, 10, seed=5)
@@ -123,8 +149,9 @@ def test_sequences_stop_at_end_and_are_padded(search):
         assert end <= 4 and np.all(row[end + 1:] == 0) and np.all(row[:end] > END)
 
 
-@pytest.mark.parametrize("search", ["greedy", "beam"])
+@pytest.mark.parametrize("search", ["greedy", "beam", "beam_early_stopping"])
 def test_a_batch_decodes_like_each_example_alone(search):
+    # With early stopping, a source whose search stopped must keep its results while the others go on.
     tables = random_tables(5, 7, seed=9)
 
     def run(rows):
@@ -132,7 +159,8 @@ def test_a_batch_decodes_like_each_example_alone(search):
         args = (table_step(tables), state, len(rows), START, END, 7)
         if search == "greedy":
             return decoding.greedy_search(*args).token_ids.numpy()
-        return decoding.beam_search(*args, num_beams=4, num_return=2).token_ids.numpy()
+        return decoding.beam_search(*args, num_beams=4, num_return=2,
+                                    early_stopping=search == "beam_early_stopping").token_ids.numpy()
 
     batch = run([0, 1, 2, 3, 4])
     for r in range(5):
@@ -178,6 +206,8 @@ def test_identical_results_in_tf_function_and_xla(jit):
     strategies = {
         "greedy": lambda: decoding.greedy_search(step, initial(3), 3, START, END, 6),
         "beam": lambda: decoding.beam_search(step, initial(3), 3, START, END, 6, num_beams=3, num_return=2),
+        "beam_early_stopping": lambda: decoding.beam_search(step, initial(3), 3, START, END, 6, num_beams=3,
+                                                            early_stopping=True),
         "sample": lambda: decoding.sample(step, initial(3), 3, START, END, 6, top_k=3, top_p=0.9, seed=4),
     }
     for name, fn in strategies.items():
@@ -210,6 +240,7 @@ def test_bad_arguments_name_the_argument_and_value():
     cases = [
         (lambda: decoding.beam_search(step, state, 1, START, END, 2, num_beams=0), "num_beams=0"),
         (lambda: decoding.beam_search(step, state, 1, START, END, 2, num_beams=2, num_return=3), "nbest=3"),
+        (lambda: decoding.beam_search(step, state, 1, START, END, 2, early_stopping=1), "early_stopping=1"),
         (lambda: decoding.sample(step, state, 1, START, END, 2, top_p=0.0), "top_p=0.0"),
         (lambda: decoding.sample(step, state, 1, START, END, 2, top_p=1.5), "top_p=1.5"),
         (lambda: decoding.sample(step, state, 1, START, END, 2, temperature=-1.0), "temperature=-1.0"),

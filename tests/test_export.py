@@ -9,7 +9,7 @@ import pytest
 from kseq2seq import export as export_lib
 
 HERE = os.path.dirname(__file__)
-BEAM = {"num_beams": 3, "length_penalty": 0.6, "nbest": 2}
+BEAM = {"num_beams": 3, "length_penalty": 0.6, "nbest": 2, "early_stopping": True}  # not the default: both ways are tested
 
 
 @pytest.fixture(scope="module")

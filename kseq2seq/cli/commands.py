@@ -63,6 +63,8 @@ def add_parsers(commands):
     export.add_argument("--nbest", type=int, help="beam_search signatures: hypotheses returned")
     export.add_argument("--rerank", action=argparse.BooleanOptionalAction,
                         help="beam_search signatures: rerank the beams with the task's reranker")
+    export.add_argument("--early-stopping", action=argparse.BooleanOptionalAction,
+                        help="beam_search signatures: stop at the first step whose best candidate ends")
 
     average = commands.add_parser(
         "average-checkpoints", help="save the mean of a trained model's last N checkpoints as a model")
@@ -152,7 +154,7 @@ def run_evaluate(args, out):
 
 def run_export(args, out):
     beam = {"num_beams": args.num_beams, "length_penalty": args.length_penalty, "nbest": args.nbest,
-            "rerank": args.rerank}
+            "rerank": args.rerank, "early_stopping": args.early_stopping}
     path = _load_models(args.model).export(args.output, formats=args.formats, overwrite=args.overwrite,
                                          beam_config={k: v for k, v in beam.items() if v is not None},
                                          tflite_quantization=args.tflite_quantization)

@@ -23,6 +23,8 @@ def add_decoding_arguments(parser):
     group.add_argument("--num-beams", type=int)
     group.add_argument("--length-penalty", type=float, help="GNMT alpha for beam search")
     group.add_argument("--nbest", type=int, help="hypotheses per input (beam search)")
+    group.add_argument("--early-stopping", action=argparse.BooleanOptionalAction,
+                       help="beam search: stop at the first step whose best candidate ends (OpenNMT's rule)")
     group.add_argument("--temperature", type=float)
     group.add_argument("--top-k", type=int)
     group.add_argument("--top-p", type=float)

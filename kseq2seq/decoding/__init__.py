@@ -68,7 +68,8 @@ def check_decoding_config(sampler="greedy", max_length=None, num_beams=4, length
 
 def decode(step_fn, initial_state, batch_size, start_id, end_id, max_length, sampler="greedy", num_beams=4,
            length_penalty=0.6, nbest=1, temperature=1.0, top_k=None, top_p=None, seed=0, return_attention=False,
-           min_length=0, memory=None, no_repeat_ngram_size=0, repetition_penalty=1.0, bad_words=(), prefix=None):
+           min_length=0, memory=None, no_repeat_ngram_size=0, repetition_penalty=1.0, bad_words=(), prefix=None,
+           early_stopping=False):
     """Runs one strategy; always returns n-best shaped results.
 
     `memory`: per-source tensors (batch-first: encoder outputs, projected
@@ -77,6 +78,8 @@ def decode(step_fn, initial_state, batch_size, start_id, end_id, max_length, sam
     the memory tiled to `batch * num_beams` rows here, once: callers never
     tile for beams. Without it, `step_fn(token_ids, state)`, and tensors it
     captures must already have the rows the strategy decodes.
+
+    `early_stopping`: beam search's OpenNMT-style stop (see `beam_search`).
 
     `no_repeat_ngram_size`, `repetition_penalty`, `bad_words` (token id
     sequences) and `prefix` (`[batch, P]` ids, 0-padded): the controls of
@@ -94,7 +97,8 @@ def decode(step_fn, initial_state, batch_size, start_id, end_id, max_length, sam
     common = (step_fn, initial_state, batch_size, start_id, end_id, max_length)
     if sampler == "beam":
         return beam_search(*common, num_beams=num_beams, length_penalty_alpha=length_penalty,
-                           num_return=nbest, return_attention=return_attention, min_length=min_length)
+                           num_return=nbest, return_attention=return_attention, min_length=min_length,
+                           early_stopping=early_stopping)
     if sampler == "sample":
         out = sample(*common, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                      return_attention=return_attention, min_length=min_length)

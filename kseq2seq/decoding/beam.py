@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from kseq2seq.decoding.search import NEG_INF, Decoded, _batch_major, _call_step, _check_common, _extra_buffer
 from kseq2seq.decoding.search import _forbid_end_before, tile_batch
-from kseq2seq.utils import check_positive_int
+from kseq2seq.utils import check_bool, check_positive_int
 
 
 def length_penalty(length, alpha):
@@ -58,6 +58,7 @@ def beam_search(
     num_return=1,
     return_attention=False,
     min_length=0,
+    early_stopping=False,
 ):
     """Batched beam search with the GNMT length penalty; returns the n best hypotheses.
 
@@ -71,6 +72,13 @@ def beam_search(
     that never finished are returned only when there are fewer than
     `num_return` finished ones, after them.
 
+    `early_stopping=True` stops the search for a source sooner, as OpenNMT
+    does: at the first step whose best candidate is an ending, once
+    `num_return` hypotheses have finished. A longer hypothesis that would
+    have scored better under the length penalty may then be missed; the
+    search takes fewer steps. A source whose search stopped keeps its
+    finished hypotheses unchanged while the others go on.
+
     `initial_state` has `batch_size` rows and is tiled here; tensors that
     `step_fn` captures (encoder outputs, masks) must be tiled by the caller
     with `tile_batch(x, num_beams)`, as `step_fn` sees `batch * num_beams` rows.
@@ -81,6 +89,7 @@ def beam_search(
     """
     _check_common(max_length)
     check_beam_args(num_beams, length_penalty_alpha, num_return)
+    check_bool("early_stopping", early_stopping)
     k = num_beams
     alpha = float(length_penalty_alpha)
     state = tile_batch(initial_state, k)
@@ -99,15 +108,21 @@ def beam_search(
         extras = (buffer, buffer)
     best_possible_penalty = tf.maximum(length_penalty(1, alpha), length_penalty(max_length, alpha))
 
-    def cond(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras):
-        # Only the `num_return` best finished hypotheses are returned: once the last of them (the pool is
-        # sorted) beats anything an alive beam could still score, later steps cannot change the result.
-        best_alive = alive_log_probs[:, 0] / best_possible_penalty
-        last_returned = num_return - 1
-        settled = finished_flags[:, last_returned] & (finished_scores[:, last_returned] >= best_alive)
-        return (t < max_length) & ~tf.reduce_all(settled)
+    def settled(finished_scores, finished_flags, alive_log_probs, top_ended):
+        """Sources whose `num_return` best finished hypotheses are the ones to return."""
+        enough = finished_flags[:, num_return - 1]
+        if early_stopping:
+            return enough & top_ended
+        # Exact: the last returned hypothesis (the pool is sorted) beats anything an alive beam could still
+        # score, so later steps cannot change the result.
+        return enough & (finished_scores[:, num_return - 1] >= alive_log_probs[:, 0] / best_possible_penalty)
 
-    def body(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras):
+    def cond(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, done,
+             extras):
+        return (t < max_length) & ~tf.reduce_all(done)
+
+    def body(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, done,
+             extras):
         logits, state, extra = _call_step(step_fn, tokens, state)
         vocab = tf.shape(logits)[-1]
         log_probs = _forbid_end_before(tf.nn.log_softmax(logits), t, end_id, min_length)
@@ -134,23 +149,30 @@ def beam_search(
         # --- finished: the best k of the old pool and the candidates that ended ---
         cand_scores = tf.where(cand_ended, cand_log_probs / length_penalty(t + 1, alpha), NEG_INF)
         pool_scores = tf.concat([finished_scores, cand_scores], axis=1)
-        finished_scores, best = tf.math.top_k(pool_scores, k=k)
-        finished_seq = _gather_beams(tf.concat([finished_seq, cand_seq], axis=1), best)
-        finished_flags = _gather_beams(tf.concat([finished_flags, cand_ended], axis=1), best)
+        new_scores, best = tf.math.top_k(pool_scores, k=k)
+        # A source whose search has stopped keeps its pool as it was.
+        keep_old = lambda old, new: tf.where(tf.reshape(done, [-1] + [1] * (len(old.shape) - 1)), old, new)  # noqa
+        finished_scores = keep_old(finished_scores, new_scores)
+        finished_seq = keep_old(finished_seq, _gather_beams(tf.concat([finished_seq, cand_seq], axis=1), best))
+        finished_flags = keep_old(finished_flags, _gather_beams(tf.concat([finished_flags, cand_ended], axis=1), best))
         if has_extras:
             extras = (
                 _gather_beams(cand_extra, keep),
-                _gather_beams(tf.concat([extras[1], cand_extra], axis=1), best),
+                keep_old(extras[1], _gather_beams(tf.concat([extras[1], cand_extra], axis=1), best)),
             )
-        return t + 1, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras
+        done |= settled(finished_scores, finished_flags, alive_log_probs, cand_ended[:, 0])
+        return (t + 1, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, done,
+                extras)
 
     def static_body(*loop_vars):
         # With a dynamic vocabulary (pointer-generators) the candidate count is
         # dynamic, which would lose the static batch size the loop started with.
         return tf.nest.map_structure(_keep_static_shape, body(*loop_vars), loop_vars)
 
-    loop_vars = (tf.constant(0), tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras)
-    t, _, _, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, extras = tf.while_loop(
+    done = tf.zeros([batch_size], tf.bool)
+    loop_vars = (tf.constant(0), tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores,
+                 finished_flags, done, extras)
+    t, _, _, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, _, extras = tf.while_loop(
         cond, static_body, loop_vars, maximum_iterations=max_length
     )
     # Finished hypotheses first (by score), then unfinished ones (by their normalised score).
