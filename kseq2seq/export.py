@@ -37,7 +37,7 @@ import shutil
 import keras
 import tensorflow as tf
 
-from kseq2seq import tflite_strings
+from kseq2seq import decoding, tflite_strings
 from kseq2seq.generation import BEAM_FIELDS
 from kseq2seq.tokenizers import END_ID, PAD_ID, START_ID, UNK_ID
 from kseq2seq.utils import atomic_directory, check_one_of
@@ -185,9 +185,10 @@ def _convert(task, endpoints, saved_model, quantization, custom_ops=False):
     """`endpoints` (name -> function, input signature) written as a SavedModel at `saved_model`, then
     converted with builtin ops only."""
     archive = _archive(task)
-    for name, (function, input_signature) in endpoints.items():
-        archive.add_endpoint(name, function, input_signature=input_signature)
-    archive.write_out(saved_model, verbose=False)
+    with decoding.fixed_shapes():  # TFLite's interpreter crashes on a beam search loop whose batch shrinks
+        for name, (function, input_signature) in endpoints.items():
+            archive.add_endpoint(name, function, input_signature=input_signature)
+        archive.write_out(saved_model, verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=list(endpoints))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = custom_ops

@@ -270,3 +270,46 @@ def test_min_length_delays_the_end_token(search):
     assert np.all(ids[:, 3] == END) and np.all(ids[:, :3] > END) and np.all(ids[:, 4:] == 0)
     with pytest.raises(ValueError, match="min_length=8"):
         decoding.check_decoding_config(max_length=8, min_length=8)
+
+
+def memory_table_step(tables):
+    """`table_step` reading its table row from the memory, as models read their encoder outputs."""
+    tables = tf.constant(tables, tf.float32)
+
+    def step_fn(tokens, t, memory):
+        logits = tf.gather_nd(tables, tf.stack([memory["row"], t, tokens], axis=1))
+        return logits, t + 1, tf.one_hot(t, tables.shape[1]) * tf.cast(memory["row"][:, None] + 1, tf.float32)
+
+    return step_fn
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("mode", ["eager", "tf.function", "xla"])
+def test_dropping_finished_sources_changes_no_result(early_stopping, mode):
+    # Sources of very different lengths: most stop early and leave the batch; the results must not move.
+    rows, length = 9, 8
+    tables = random_tables(rows, length, seed=17)
+    tables[::2, 1:, :, END] = 25.0  # even rows end at step 1
+    step = memory_table_step(tables)
+    memory = {"row": tf.range(rows)}
+
+    def run(compact):
+        return decoding.beam_search(step, tf.zeros([rows], tf.int32), rows, START, END, length, num_beams=3,
+                                    num_return=2, return_attention=True, early_stopping=early_stopping,
+                                    memory=memory, compact=compact)
+
+    if mode != "eager":
+        run = tf.function(run, jit_compile=mode == "xla")
+    compacted = run(None if mode == "xla" else True)  # XLA: the default does not compact
+    kept = run(False)
+    for name, got, expected in zip(decoding.Decoded._fields, compacted, kept):
+        np.testing.assert_array_equal(got.numpy(), expected.numpy(), err_msg=name)
+    assert np.all((kept.token_ids.numpy()[::2, 0, :2] == END).any(axis=1))  # the even rows stopped early
+    # the attention "extra" names its source, so a row written to the wrong source would show
+    np.testing.assert_array_equal(kept.attention.numpy().max(axis=(1, 2, 3)), np.arange(rows) + 1)
+
+
+def test_compact_needs_the_memory():
+    step, state = table_step(random_tables(2, 3)), initial(2)
+    with pytest.raises(ValueError, match="memory=None"):
+        decoding.beam_search(step, state, 2, START, END, 3, compact=True)

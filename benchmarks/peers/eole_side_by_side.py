@@ -24,7 +24,9 @@ target tokens/s of training (eole's log lines; kseq2seq's progress lines; the
 first window, which traces or warms up, left out), steps trained, beam-4
 decoding of the 1,014 validation sentences (batch 64, GNMT length penalty 0.6,
 at most 64 pieces) in sentences/s, and cased sacreBLEU of the detokenized
-output. Needs ../shared/data/multi30k.
+output. Both decode with eole's stopping rule (a sentence is done when its
+best candidate ends: kseq2seq's `early_stopping=True`); kseq2seq's default,
+exact stop is reported beside it. Needs ../shared/data/multi30k.
 """
 
 import json
@@ -49,7 +51,7 @@ OURS = {"cell_type": "lstm", "bidirectional": False, "num_encoder_layers": 1, "a
         "input_feeding": True, "attentional_layer": True, "param_init": 0.1, "units": 512, "embedding_dim": 256,
         "dropout": 0.3,
         "learning_rate": 1e-3, "clipnorm": 1.0, "batch_size": 64}
-DECODING = {"num_beams": 4, "length_penalty": 0.6, "max_length": 64, "batch_size": 64}
+DECODING = {"num_beams": 4, "length_penalty": 0.6, "max_length": 64, "batch_size": 64, "early_stopping": True}
 
 
 def eole_config(folder):
@@ -208,10 +210,11 @@ def train_ours(task, train, minutes):
     return {"steps": history["steps"], "target_tokens_per_s": sum(rates.values[1:]) / len(rates.values[1:])}
 
 
-def decode_ours(task, sources):
-    task.generate(sources[:64], sampler="beam", **DECODING)  # traces the beam search once
+def decode_ours(task, sources, early_stopping=True):
+    options = {**DECODING, "early_stopping": early_stopping}
+    task.generate(sources[:64], sampler="beam", **options)  # traces the beam search once
     start = time.perf_counter()
-    texts = task.generate(sources, sampler="beam", **DECODING)
+    texts = task.generate(sources, sampler="beam", **options)
     return texts, time.perf_counter() - start
 
 
@@ -233,16 +236,21 @@ def main():
                                                  "bleu": corpus_bleu(texts, references).score}
     ours = train_ours(task, train, args.minutes)
     texts, seconds = decode_ours(task, sources)
-    rows["kseq2seq (TensorFlow)"] = {**ours, "decode_s": seconds, "bleu": corpus_bleu(texts, references).score}
+    exact_texts, exact_seconds = decode_ours(task, sources, early_stopping=False)
+    rows["kseq2seq (TensorFlow)"] = {**ours, "decode_s": seconds, "bleu": corpus_bleu(texts, references).score,
+                                     "exact_decode_s": exact_seconds,
+                                     "exact_bleu": corpus_bleu(exact_texts, references).score}
     print(json.dumps(rows, indent=1))
     base = rows["eole 0.6.4 (PyTorch 2.13.0, CPU)"]
+    rate = lambda seconds: len(sources) / seconds  # noqa: E731
     body = ["| toolkit | steps in the budget | training target tokens/s | beam-4 decoding sentences/s | "
-            "validation BLEU (cased) |", "|---|---:|---:|---:|---:|"]
+            "validation BLEU (cased) | exact stop: sentences/s, BLEU |", "|---|---:|---:|---:|---:|---:|"]
     for name, row in rows.items():
-        speed = len(sources) / row["decode_s"]
+        exact = (f"{rate(row['exact_decode_s']):.1f} ({rate(row['exact_decode_s']) / rate(base['decode_s']):.2f}x), "
+                 f"{row['exact_bleu']:.2f}" if "exact_decode_s" in row else "–")
         body.append(f"| {name} | {row['steps']:,} | {row['target_tokens_per_s']:,.0f} "
-                    f"({row['target_tokens_per_s'] / base['target_tokens_per_s']:.2f}x) | {speed:.1f} "
-                    f"({speed / (len(sources) / base['decode_s']):.2f}x) | {row['bleu']:.2f} |")
+                    f"({row['target_tokens_per_s'] / base['target_tokens_per_s']:.2f}x) | {rate(row['decode_s']):.1f} "
+                    f"({rate(row['decode_s']) / rate(base['decode_s']):.2f}x) | {row['bleu']:.2f} | {exact} |")
     report("peers-eole", f"kseq2seq and eole, the same RNN on Multi30k, {args.minutes:g} minutes each",
            f"`python benchmarks/peers/eole_side_by_side.py --minutes {args.minutes:g}` (after "
            "`bash benchmarks/peers/setup.sh`): " + __doc__.split("\n\n")[2].replace("\n", " "), body, args.write)

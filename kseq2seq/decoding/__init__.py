@@ -29,7 +29,7 @@ as keras-hub's samplers.
 
 import tensorflow as tf
 
-from kseq2seq.decoding.beam import beam_search, check_beam_args, length_penalty
+from kseq2seq.decoding.beam import beam_search, check_beam_args, fixed_shapes, length_penalty
 from kseq2seq.decoding.sampling import check_sampling_args, filter_logits, hash_uniform
 from kseq2seq.decoding.controls import check_control_args, check_control_config, has_controls, with_controls
 from kseq2seq.decoding.search import NEG_INF, Decoded, greedy_search, sample, tile_batch
@@ -38,7 +38,8 @@ from kseq2seq.utils import check_positive_int
 __all__ = ["Decoded", "NEG_INF", "SAMPLERS", "beam_search", "check_beam_args", "check_control_args",
            "check_control_config",
            "check_decoding_config",
-           "check_sampling_args", "decode", "filter_logits", "greedy_search", "hash_uniform", "length_penalty",
+           "check_sampling_args", "decode", "filter_logits", "fixed_shapes", "greedy_search", "hash_uniform",
+           "length_penalty",
            "sample", "tile_batch", "with_controls"]
 
 SAMPLERS = ("greedy", "beam", "sample")
@@ -74,10 +75,11 @@ def decode(step_fn, initial_state, batch_size, start_id, end_id, max_length, sam
 
     `memory`: per-source tensors (batch-first: encoder outputs, projected
     keys, masks) that the step reads but never changes. When given, the step
-    is called as `step_fn(token_ids, state, memory)`, and beam search gets
-    the memory tiled to `batch * num_beams` rows here, once: callers never
-    tile for beams. Without it, `step_fn(token_ids, state)`, and tensors it
-    captures must already have the rows the strategy decodes.
+    is called as `step_fn(token_ids, state, memory)`, and beam search tiles
+    the memory to `batch * num_beams` rows itself (and drops the rows of
+    sources whose search stopped): callers never tile for beams. Without it,
+    `step_fn(token_ids, state)`, and tensors it captures must already have
+    the rows the strategy decodes.
 
     `early_stopping`: beam search's OpenNMT-style stop (see `beam_search`).
 
@@ -87,10 +89,8 @@ def decode(step_fn, initial_state, batch_size, start_id, end_id, max_length, sam
 
     Returns `Decoded(token_ids [batch, nbest, max_length], scores [batch, nbest], attention or None)`.
     """
-    if memory is not None:
-        if sampler == "beam":
-            memory = tile_batch(memory, num_beams)
-        step_fn = _bind_memory(step_fn, memory)
+    if memory is not None and sampler != "beam":  # beam search tiles the memory (and may shrink it) itself
+        step_fn, memory = _bind_memory(step_fn, memory), None
     if has_controls(no_repeat_ngram_size, repetition_penalty, bad_words, prefix):
         step_fn, initial_state = with_controls(step_fn, initial_state, batch_size, max_length, no_repeat_ngram_size,
                                                repetition_penalty, bad_words, prefix)
@@ -98,7 +98,7 @@ def decode(step_fn, initial_state, batch_size, start_id, end_id, max_length, sam
     if sampler == "beam":
         return beam_search(*common, num_beams=num_beams, length_penalty_alpha=length_penalty,
                            num_return=nbest, return_attention=return_attention, min_length=min_length,
-                           early_stopping=early_stopping)
+                           early_stopping=early_stopping, memory=memory)
     if sampler == "sample":
         out = sample(*common, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                      return_attention=return_attention, min_length=min_length)

@@ -1,6 +1,11 @@
 """Level 1: batched beam search with the GNMT length penalty and n-best lists."""
 
+import collections
+import contextlib
+import contextvars
+
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util  # private, but TF's own while_v2 asks it the same question
 
 from kseq2seq.decoding.search import NEG_INF, Decoded, _batch_major, _call_step, _check_common, _extra_buffer
 from kseq2seq.decoding.search import _forbid_end_before, tile_batch
@@ -12,8 +17,8 @@ def length_penalty(length, alpha):
     return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
 
 
-def _keep_static_shape(new, old):
-    new.set_shape(new.shape.merge_with(old.shape))
+def _keep_static_shape(new, shape):
+    new.set_shape(new.shape.merge_with(shape))
     return new
 
 
@@ -35,6 +40,29 @@ def _write_step(buffer, t, values):
     hot = tf.one_hot(t, length, dtype=buffer.dtype)
     hot = tf.reshape(hot, [1, 1, -1] + [1] * (len(buffer.shape) - 3))
     return buffer * (1 - hot) + tf.expand_dims(values, 2) * hot
+
+
+# One source's search, `[sources, beams, ...]`: the alive beams, the pool of finished hypotheses, and
+# `extras` = (alive, finished) per-step extra outputs, or () without them.
+Hypotheses = collections.namedtuple(
+    "Hypotheses", ["alive_seq", "alive_log_probs", "finished_seq", "finished_scores", "finished_flags", "extras"])
+
+
+_FIXED_SHAPES = contextvars.ContextVar("kseq2seq_fixed_shapes", default=False)
+
+
+@contextlib.contextmanager
+def fixed_shapes():
+    """Beam searches traced inside keep their batch's size (no compaction), for converters that need it.
+
+    The TFLite converter takes a loop whose tensors shrink, and the model then crashes in the
+    interpreter; XLA is detected without this.
+    """
+    token = _FIXED_SHAPES.set(True)
+    try:
+        yield
+    finally:
+        _FIXED_SHAPES.reset(token)
 
 
 def check_beam_args(num_beams, alpha, num_return):
@@ -59,6 +87,8 @@ def beam_search(
     return_attention=False,
     min_length=0,
     early_stopping=False,
+    memory=None,
+    compact=None,
 ):
     """Batched beam search with the GNMT length penalty; returns the n best hypotheses.
 
@@ -79,9 +109,18 @@ def beam_search(
     search takes fewer steps. A source whose search stopped keeps its
     finished hypotheses unchanged while the others go on.
 
-    `initial_state` has `batch_size` rows and is tiled here; tensors that
-    `step_fn` captures (encoder outputs, masks) must be tiled by the caller
-    with `tile_batch(x, num_beams)`, as `step_fn` sees `batch * num_beams` rows.
+    `initial_state` has `batch_size` rows and is tiled here. `memory` (a
+    nest of per-source tensors, `batch_size` rows) is tiled here too, and the
+    step is then called as `step_fn(tokens, state, memory)`; without it,
+    tensors that `step_fn` captures must be tiled by the caller with
+    `tile_batch(x, num_beams)`, as `step_fn` sees `batch * num_beams` rows.
+
+    `compact`: drop the sources whose search stopped from the batch (their
+    rows of the state and memory), so later steps compute only the others,
+    as OpenNMT and fairseq do; the results are the same. The batch then
+    shrinks inside the loop, which XLA cannot compile, and captured tensors
+    cannot shrink with it. None (default): compact where that works and can
+    help: with `memory`, outside XLA and `fixed_shapes()`, and for more than one source.
 
     Returns `Decoded(token_ids [batch, num_return, max_length],
     scores [batch, num_return], attention [batch, num_return, max_length, ...] or None)`,
@@ -92,100 +131,146 @@ def beam_search(
     check_bool("early_stopping", early_stopping)
     k = num_beams
     alpha = float(length_penalty_alpha)
+    compact = _compacts(compact, batch_size, memory)
+    has_memory = memory is not None
+    bound = lambda memory: (lambda x, s: step_fn(x, s, memory)) if has_memory else step_fn  # noqa: E731
+    memory = tile_batch(memory, k) if has_memory else ()  # while_loop takes no None
     state = tile_batch(initial_state, k)
     tokens = tf.fill([batch_size * k], tf.constant(start_id, tf.int32))
-    alive_log_probs = tf.tile(tf.constant([[0.0] + [NEG_INF] * (k - 1)]), [batch_size, 1])
-    alive_seq = tf.zeros([batch_size, k, max_length], tf.int32)
-    finished_seq = tf.zeros([batch_size, k, max_length], tf.int32)
-    finished_scores = tf.fill([batch_size, k], NEG_INF)
-    finished_flags = tf.zeros([batch_size, k], tf.bool)
-    buffer = _extra_buffer(step_fn, tokens, state, max_length) if return_attention else None
-    has_extras = buffer is not None
-    extras = ()  # (alive, finished) per-step extras; while_loop takes no None
-    if has_extras:
-        buffer = _batch_major(buffer)  # [batch * beams, max_length, ...]
-        buffer = tf.reshape(buffer, tf.concat([[batch_size, k], tf.shape(buffer)[1:]], 0))
-        extras = (buffer, buffer)
+    hyps = Hypotheses(
+        alive_seq=tf.zeros([batch_size, k, max_length], tf.int32),
+        alive_log_probs=tf.tile(tf.constant([[0.0] + [NEG_INF] * (k - 1)]), [batch_size, 1]),
+        finished_seq=tf.zeros([batch_size, k, max_length], tf.int32),
+        finished_scores=tf.fill([batch_size, k], NEG_INF),
+        finished_flags=tf.zeros([batch_size, k], tf.bool),
+        extras=())
+    if return_attention:
+        buffer = _extra_buffer(bound(memory), tokens, state, max_length)
+        if buffer is not None:
+            buffer = _batch_major(buffer)  # [batch * beams, max_length, ...]
+            buffer = tf.reshape(buffer, tf.concat([[batch_size, k], tf.shape(buffer)[1:]], 0))
+            hyps = hyps._replace(extras=(buffer, buffer))
+    has_extras = bool(hyps.extras)
     best_possible_penalty = tf.maximum(length_penalty(1, alpha), length_penalty(max_length, alpha))
 
-    def settled(finished_scores, finished_flags, alive_log_probs, top_ended):
+    def settled(hyps, top_ended):
         """Sources whose `num_return` best finished hypotheses are the ones to return."""
-        enough = finished_flags[:, num_return - 1]
+        enough = hyps.finished_flags[:, num_return - 1]
         if early_stopping:
             return enough & top_ended
         # Exact: the last returned hypothesis (the pool is sorted) beats anything an alive beam could still
         # score, so later steps cannot change the result.
-        return enough & (finished_scores[:, num_return - 1] >= alive_log_probs[:, 0] / best_possible_penalty)
+        return enough & (hyps.finished_scores[:, num_return - 1] >= hyps.alive_log_probs[:, 0] / best_possible_penalty)
 
-    def cond(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, done,
-             extras):
-        return (t < max_length) & ~tf.reduce_all(done)
+    def cond(t, active, tokens, state, memory, hyps, done, out):
+        return (t < max_length) & ~tf.reduce_all(done)  # compacted: `done` is empty once every source is
 
-    def body(t, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, done,
-             extras):
-        logits, state, extra = _call_step(step_fn, tokens, state)
-        vocab = tf.shape(logits)[-1]
+    def body(t, active, tokens, state, memory, hyps, done, out):
+        logits, state, extra = _call_step(bound(memory), tokens, state)
+        rows, vocab = tf.shape(active)[0], tf.shape(logits)[-1]
         log_probs = _forbid_end_before(tf.nn.log_softmax(logits), t, end_id, min_length)
-        log_probs = tf.reshape(log_probs, [batch_size, k, vocab])
-        log_probs = tf.reshape(log_probs + alive_log_probs[:, :, tf.newaxis], [batch_size, k * vocab])
+        log_probs = tf.reshape(log_probs, [rows, k, vocab])
+        log_probs = tf.reshape(log_probs + hyps.alive_log_probs[:, :, tf.newaxis], [rows, k * vocab])
         # 2k candidates: even if k of them end here, k can stay alive.
         cand_log_probs, cand_index = tf.math.top_k(log_probs, k=tf.minimum(2 * k, k * vocab))
         cand_parent, cand_token = cand_index // vocab, cand_index % vocab
-        cand_seq = _write_step(_gather_beams(alive_seq, cand_parent), t, cand_token)
+        cand_seq = _write_step(_gather_beams(hyps.alive_seq, cand_parent), t, cand_token)
         # An ending counts only if it ranks among the k best candidates (so one
         # beam is exactly greedy search); weaker endings are dropped.
         in_top_k = tf.range(tf.shape(cand_token)[1])[tf.newaxis] < k
         cand_ended = (cand_token == end_id) & in_top_k & (cand_log_probs > NEG_INF / 2)
         if has_extras:
-            extra = tf.reshape(extra, tf.concat([[batch_size, k], tf.shape(extra)[1:]], 0))
-            cand_extra = _write_step(_gather_beams(extras[0], cand_parent), t, _gather_beams(extra, cand_parent))
+            extra = tf.reshape(extra, tf.concat([[rows, k], tf.shape(extra)[1:]], 0))
+            cand_extra = _write_step(_gather_beams(hyps.extras[0], cand_parent), t, _gather_beams(extra, cand_parent))
 
         # --- alive: the best k candidates that did not end ---
         alive_log_probs, keep = tf.math.top_k(tf.where(cand_token == end_id, NEG_INF, cand_log_probs), k=k)
-        alive_seq = _gather_beams(cand_seq, keep)
         state = _gather_state(state, _gather_beams(cand_parent, keep), k)
         tokens = tf.reshape(_gather_beams(cand_token, keep), [-1])
 
         # --- finished: the best k of the old pool and the candidates that ended ---
         cand_scores = tf.where(cand_ended, cand_log_probs / length_penalty(t + 1, alpha), NEG_INF)
-        pool_scores = tf.concat([finished_scores, cand_scores], axis=1)
+        pool_scores = tf.concat([hyps.finished_scores, cand_scores], axis=1)
         new_scores, best = tf.math.top_k(pool_scores, k=k)
         # A source whose search has stopped keeps its pool as it was.
         keep_old = lambda old, new: tf.where(tf.reshape(done, [-1] + [1] * (len(old.shape) - 1)), old, new)  # noqa
-        finished_scores = keep_old(finished_scores, new_scores)
-        finished_seq = keep_old(finished_seq, _gather_beams(tf.concat([finished_seq, cand_seq], axis=1), best))
-        finished_flags = keep_old(finished_flags, _gather_beams(tf.concat([finished_flags, cand_ended], axis=1), best))
-        if has_extras:
-            extras = (
-                _gather_beams(cand_extra, keep),
-                keep_old(extras[1], _gather_beams(tf.concat([extras[1], cand_extra], axis=1), best)),
-            )
-        done |= settled(finished_scores, finished_flags, alive_log_probs, cand_ended[:, 0])
-        return (t + 1, tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, done,
-                extras)
+        pool = lambda old, new: keep_old(old, _gather_beams(tf.concat([old, new], axis=1), best))  # noqa: E731
+        hyps = Hypotheses(
+            alive_seq=_gather_beams(cand_seq, keep),
+            alive_log_probs=alive_log_probs,
+            finished_seq=pool(hyps.finished_seq, cand_seq),
+            finished_scores=keep_old(hyps.finished_scores, new_scores),
+            finished_flags=pool(hyps.finished_flags, cand_ended),
+            extras=(_gather_beams(cand_extra, keep), pool(hyps.extras[1], cand_extra)) if has_extras else ())
+        done |= settled(hyps, cand_ended[:, 0])
+        if compact:
+            active, (tokens, state, memory), hyps, out = _drop_settled(active, done, (tokens, state, memory), hyps,
+                                                                       out, k)
+            done = tf.zeros_like(active, tf.bool)
+        return t + 1, active, tokens, state, memory, hyps, done, out
+
+    active = tf.range(batch_size)
+    loop_vars = (tf.constant(0), active, tokens, state, memory, hyps, tf.zeros([batch_size], tf.bool),
+                 hyps if compact else ())
+    shapes = tf.nest.map_structure(lambda x: x.shape, loop_vars)
+    if compact:  # the sources' axis shrinks; `out` keeps every source
+        shapes = shapes[:1] + tf.nest.map_structure(_any_rows, shapes[1:7]) + shapes[7:]
 
     def static_body(*loop_vars):
         # With a dynamic vocabulary (pointer-generators) the candidate count is
         # dynamic, which would lose the static batch size the loop started with.
-        return tf.nest.map_structure(_keep_static_shape, body(*loop_vars), loop_vars)
+        return tf.nest.map_structure(_keep_static_shape, body(*loop_vars), shapes)
 
-    done = tf.zeros([batch_size], tf.bool)
-    loop_vars = (tf.constant(0), tokens, state, alive_seq, alive_log_probs, finished_seq, finished_scores,
-                 finished_flags, done, extras)
-    t, _, _, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, _, extras = tf.while_loop(
-        cond, static_body, loop_vars, maximum_iterations=max_length
-    )
-    # Finished hypotheses first (by score), then unfinished ones (by their normalised score).
-    alive_scores = alive_log_probs / length_penalty(t, alpha)
-    scores = tf.concat([finished_scores, alive_scores], axis=1)
-    flags = tf.concat([finished_flags, tf.zeros_like(finished_flags)], axis=1)
+    t, active, _, _, _, hyps, _, out = tf.while_loop(cond, static_body, loop_vars,
+                                                     shape_invariants=shapes if compact else None,
+                                                     maximum_iterations=max_length)
+    if compact:  # the sources still searching at max_length
+        hyps = tf.nest.map_structure(lambda o, x: tf.tensor_scatter_nd_update(o, active[:, tf.newaxis], x), out, hyps)
+    return _best(hyps, t, alpha, num_return)
+
+
+def _best(hyps, t, alpha, num_return):
+    """Finished hypotheses first (by score), then unfinished ones (by their normalised score)."""
+    alive_scores = hyps.alive_log_probs / length_penalty(t, alpha)
+    scores = tf.concat([hyps.finished_scores, alive_scores], axis=1)
+    flags = tf.concat([hyps.finished_flags, tf.zeros_like(hyps.finished_flags)], axis=1)
     by_score = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
     order = _gather_beams(by_score, tf.argsort(tf.cast(~_gather_beams(flags, by_score), tf.int32), axis=1, stable=True))
     order = order[:, :num_return]
-    token_ids = _gather_beams(tf.concat([finished_seq, alive_seq], axis=1), order)
+    token_ids = _gather_beams(tf.concat([hyps.finished_seq, hyps.alive_seq], axis=1), order)
     attention = None
-    if has_extras:
-        attention = _gather_beams(tf.concat([extras[1], extras[0]], axis=1), order)
+    if hyps.extras:
+        attention = _gather_beams(tf.concat([hyps.extras[1], hyps.extras[0]], axis=1), order)
     return Decoded(token_ids, _gather_beams(scores, order), attention)
 
 
+def _compacts(compact, batch_size, memory):
+    if compact is not None:
+        check_bool("compact", compact)
+        if compact and memory is None:
+            raise ValueError("Expected memory with compact=True (tensors the step captures cannot shrink with the "
+                             "batch). Received: memory=None")
+        return compact
+    if memory is None or _FIXED_SHAPES.get() or control_flow_util.GraphOrParentsInXlaContext(
+            tf.compat.v1.get_default_graph()):
+        return False
+    return tf.get_static_value(batch_size) != 1  # one source: the loop ends when it does
+
+
+def _any_rows(shape):
+    return tf.TensorShape([None]).concatenate(shape[1:]) if shape.rank else shape
+
+
+def _drop_settled(active, done, per_row, hyps, out, k):
+    """Writes the settled sources' hypotheses to `out` (every source's) and drops them from the search."""
+
+    def drop():
+        index = tf.boolean_mask(active, done)[:, tf.newaxis]
+        written = tf.nest.map_structure(lambda o, x: tf.tensor_scatter_nd_update(o, index, tf.boolean_mask(x, done)),
+                                        out, hyps)
+        keep = tf.cast(tf.where(~done)[:, 0], tf.int32)
+        rows = tf.reshape(keep[:, tf.newaxis] * k + tf.range(k)[tf.newaxis], [-1])
+        return (tf.gather(active, keep), tf.nest.map_structure(lambda x: tf.gather(x, rows), per_row),
+                tf.nest.map_structure(lambda x: tf.gather(x, keep), hyps), written)
+
+    return tf.cond(tf.reduce_any(done), drop, lambda: (active, per_row, hyps, out))

@@ -72,9 +72,9 @@ def with_controls(step_fn, initial_state, batch_size, max_length, no_repeat_ngra
         prefix = tf.zeros([batch_size, 0], tf.int32)
     state = (initial_state, history, steps, tf.cast(prefix, tf.int32))
 
-    def controlled(token_ids, state):
+    def controlled(token_ids, state, *memory):
         inner, history, steps, prefix = state
-        outputs = step_fn(token_ids, inner)
+        outputs = step_fn(token_ids, inner, *memory)
         logits = tf.cast(outputs[0], tf.float32)
         # The token fed at step t > 0 is the one generated at step t - 1.
         write = tf.one_hot(steps - 1, max_length, dtype=tf.int32) * tf.cast(steps > 0, tf.int32)[:, None]
