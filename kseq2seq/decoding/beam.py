@@ -46,6 +46,8 @@ def _write_step(buffer, t, values):
 # `extras` = (alive, finished) per-step extra outputs, or () without them.
 Hypotheses = collections.namedtuple(
     "Hypotheses", ["alive_seq", "alive_log_probs", "finished_seq", "finished_scores", "finished_flags", "extras"])
+# A step's candidates, `[sources, 2 * beams, ...]`: `parent` is the alive beam each extends by `token`.
+Candidates = collections.namedtuple("Candidates", ["log_probs", "parent", "token", "seq", "ended", "extra"])
 
 
 _FIXED_SHAPES = contextvars.ContextVar("kseq2seq_fixed_shapes", default=False)
@@ -150,7 +152,6 @@ def beam_search(
             buffer = _batch_major(buffer)  # [batch * beams, max_length, ...]
             buffer = tf.reshape(buffer, tf.concat([[batch_size, k], tf.shape(buffer)[1:]], 0))
             hyps = hyps._replace(extras=(buffer, buffer))
-    has_extras = bool(hyps.extras)
     best_possible_penalty = tf.maximum(length_penalty(1, alpha), length_penalty(max_length, alpha))
 
     def settled(hyps, top_ended):
@@ -167,42 +168,12 @@ def beam_search(
 
     def body(t, active, tokens, state, memory, hyps, done, out):
         logits, state, extra = _call_step(bound(memory), tokens, state)
-        rows, vocab = tf.shape(active)[0], tf.shape(logits)[-1]
         log_probs = _forbid_end_before(tf.nn.log_softmax(logits), t, end_id, min_length)
-        log_probs = tf.reshape(log_probs, [rows, k, vocab])
-        log_probs = tf.reshape(log_probs + hyps.alive_log_probs[:, :, tf.newaxis], [rows, k * vocab])
-        # 2k candidates: even if k of them end here, k can stay alive.
-        cand_log_probs, cand_index = tf.math.top_k(log_probs, k=tf.minimum(2 * k, k * vocab))
-        cand_parent, cand_token = cand_index // vocab, cand_index % vocab
-        cand_seq = _write_step(_gather_beams(hyps.alive_seq, cand_parent), t, cand_token)
-        # An ending counts only if it ranks among the k best candidates (so one
-        # beam is exactly greedy search); weaker endings are dropped.
-        in_top_k = tf.range(tf.shape(cand_token)[1])[tf.newaxis] < k
-        cand_ended = (cand_token == end_id) & in_top_k & (cand_log_probs > NEG_INF / 2)
-        if has_extras:
-            extra = tf.reshape(extra, tf.concat([[rows, k], tf.shape(extra)[1:]], 0))
-            cand_extra = _write_step(_gather_beams(hyps.extras[0], cand_parent), t, _gather_beams(extra, cand_parent))
-
-        # --- alive: the best k candidates that did not end ---
-        alive_log_probs, keep = tf.math.top_k(tf.where(cand_token == end_id, NEG_INF, cand_log_probs), k=k)
-        state = _gather_state(state, _gather_beams(cand_parent, keep), k)
-        tokens = tf.reshape(_gather_beams(cand_token, keep), [-1])
-
-        # --- finished: the best k of the old pool and the candidates that ended ---
-        cand_scores = tf.where(cand_ended, cand_log_probs / length_penalty(t + 1, alpha), NEG_INF)
-        pool_scores = tf.concat([hyps.finished_scores, cand_scores], axis=1)
-        new_scores, best = tf.math.top_k(pool_scores, k=k)
-        # A source whose search has stopped keeps its pool as it was.
-        keep_old = lambda old, new: tf.where(tf.reshape(done, [-1] + [1] * (len(old.shape) - 1)), old, new)  # noqa
-        pool = lambda old, new: keep_old(old, _gather_beams(tf.concat([old, new], axis=1), best))  # noqa: E731
-        hyps = Hypotheses(
-            alive_seq=_gather_beams(cand_seq, keep),
-            alive_log_probs=alive_log_probs,
-            finished_seq=pool(hyps.finished_seq, cand_seq),
-            finished_scores=keep_old(hyps.finished_scores, new_scores),
-            finished_flags=pool(hyps.finished_flags, cand_ended),
-            extras=(_gather_beams(cand_extra, keep), pool(hyps.extras[1], cand_extra)) if has_extras else ())
-        done |= settled(hyps, cand_ended[:, 0])
+        cand = _candidates(hyps, log_probs, extra, t, k, end_id)
+        hyps, keep = _next_hypotheses(hyps, cand, done, k, end_id, length_penalty(t + 1, alpha))
+        state = _gather_state(state, _gather_beams(cand.parent, keep), k)
+        tokens = tf.reshape(_gather_beams(cand.token, keep), [-1])
+        done |= settled(hyps, cand.ended[:, 0])
         if compact:
             active, (tokens, state, memory), hyps, out = _drop_settled(active, done, (tokens, state, memory), hyps,
                                                                        out, k)
@@ -227,6 +198,43 @@ def beam_search(
     if compact:  # the sources still searching at max_length
         hyps = tf.nest.map_structure(lambda o, x: tf.tensor_scatter_nd_update(o, active[:, tf.newaxis], x), out, hyps)
     return _best(hyps, t, alpha, num_return)
+
+
+def _candidates(hyps, log_probs, extra, t, k, end_id):
+    """Each source's 2k best one-token extensions of its alive beams: even if k of them end, k go on."""
+    rows, vocab = tf.shape(hyps.alive_log_probs)[0], tf.shape(log_probs)[-1]
+    log_probs = tf.reshape(log_probs, [rows, k, vocab]) + hyps.alive_log_probs[:, :, tf.newaxis]
+    cand_log_probs, index = tf.math.top_k(tf.reshape(log_probs, [rows, k * vocab]), k=tf.minimum(2 * k, k * vocab))
+    parent, token = index // vocab, index % vocab
+    # An ending counts only if it ranks among the k best candidates (so one
+    # beam is exactly greedy search); weaker endings are dropped.
+    in_top_k = tf.range(tf.shape(token)[1])[tf.newaxis] < k
+    ended = (token == end_id) & in_top_k & (cand_log_probs > NEG_INF / 2)
+    cand_extra = None
+    if hyps.extras:
+        extra = tf.reshape(extra, tf.concat([[rows, k], tf.shape(extra)[1:]], 0))
+        cand_extra = _write_step(_gather_beams(hyps.extras[0], parent), t, _gather_beams(extra, parent))
+    seq = _write_step(_gather_beams(hyps.alive_seq, parent), t, token)
+    return Candidates(cand_log_probs, parent, token, seq, ended, cand_extra)
+
+
+def _next_hypotheses(hyps, cand, done, k, end_id, penalty):
+    """`(hyps, keep)`: the k best candidates that did not end stay alive (`keep` indexes them); the k best of
+    the finished pool and the candidates that ended (scored with `penalty`) are the new pool, except where
+    a source's search is `done`: its pool stays as it was."""
+    alive_log_probs, keep = tf.math.top_k(tf.where(cand.token == end_id, NEG_INF, cand.log_probs), k=k)
+    scores = tf.where(cand.ended, cand.log_probs / penalty, NEG_INF)
+    new_scores, best = tf.math.top_k(tf.concat([hyps.finished_scores, scores], axis=1), k=k)
+    keep_old = lambda old, new: tf.where(tf.reshape(done, [-1] + [1] * (len(old.shape) - 1)), old, new)  # noqa
+    pool = lambda old, new: keep_old(old, _gather_beams(tf.concat([old, new], axis=1), best))  # noqa: E731
+    return Hypotheses(
+        alive_seq=_gather_beams(cand.seq, keep),
+        alive_log_probs=alive_log_probs,
+        finished_seq=pool(hyps.finished_seq, cand.seq),
+        finished_scores=keep_old(hyps.finished_scores, new_scores),
+        finished_flags=pool(hyps.finished_flags, cand.ended),
+        extras=(_gather_beams(cand.extra, keep), pool(hyps.extras[1], cand.extra)) if hyps.extras else (),
+    ), keep
 
 
 def _best(hyps, t, alpha, num_return):
