@@ -170,7 +170,8 @@ def beam_search(
         logits, state, extra = _call_step(bound(memory), tokens, state)
         log_probs = _forbid_end_before(tf.nn.log_softmax(logits), t, end_id, min_length)
         cand = _candidates(hyps, log_probs, extra, t, k, end_id)
-        hyps, keep = _next_hypotheses(hyps, cand, done, k, end_id, length_penalty(t + 1, alpha))
+        # Compacted, no stopped source is left in the batch, so no pool needs keeping.
+        hyps, keep = _next_hypotheses(hyps, cand, None if compact else done, k, end_id, length_penalty(t + 1, alpha))
         state = _gather_state(state, _gather_beams(cand.parent, keep), k)
         tokens = tf.reshape(_gather_beams(cand.token, keep), [-1])
         done |= settled(hyps, cand.ended[:, 0])
@@ -181,11 +182,11 @@ def beam_search(
         return t + 1, active, tokens, state, memory, hyps, done, out
 
     active = tf.range(batch_size)
-    loop_vars = (tf.constant(0), active, tokens, state, memory, hyps, tf.zeros([batch_size], tf.bool),
-                 hyps if compact else ())
+    searching = (active, tokens, state, memory, hyps, tf.zeros([batch_size], tf.bool))  # rows of the sources left
+    loop_vars = (tf.constant(0), *searching, hyps if compact else ())  # the last: every source's, when compacting
     shapes = tf.nest.map_structure(lambda x: x.shape, loop_vars)
-    if compact:  # the sources' axis shrinks; `out` keeps every source
-        shapes = shapes[:1] + tf.nest.map_structure(_any_rows, shapes[1:7]) + shapes[7:]
+    if compact:  # the searching sources' axis shrinks
+        shapes = (shapes[0], *tf.nest.map_structure(_any_rows, shapes[1:-1]), shapes[-1])
 
     def static_body(*loop_vars):
         # With a dynamic vocabulary (pointer-generators) the candidate count is
@@ -221,11 +222,12 @@ def _candidates(hyps, log_probs, extra, t, k, end_id):
 def _next_hypotheses(hyps, cand, done, k, end_id, penalty):
     """`(hyps, keep)`: the k best candidates that did not end stay alive (`keep` indexes them); the k best of
     the finished pool and the candidates that ended (scored with `penalty`) are the new pool, except where
-    a source's search is `done`: its pool stays as it was."""
+    a source's search is `done`: its pool stays as it was (`done=None`: no source is)."""
     alive_log_probs, keep = tf.math.top_k(tf.where(cand.token == end_id, NEG_INF, cand.log_probs), k=k)
     scores = tf.where(cand.ended, cand.log_probs / penalty, NEG_INF)
     new_scores, best = tf.math.top_k(tf.concat([hyps.finished_scores, scores], axis=1), k=k)
-    keep_old = lambda old, new: tf.where(tf.reshape(done, [-1] + [1] * (len(old.shape) - 1)), old, new)  # noqa
+    keep_old = lambda old, new: new if done is None else tf.where(  # noqa: E731
+        tf.reshape(done, [-1] + [1] * (len(old.shape) - 1)), old, new)
     pool = lambda old, new: keep_old(old, _gather_beams(tf.concat([old, new], axis=1), best))  # noqa: E731
     return Hypotheses(
         alive_seq=_gather_beams(cand.seq, keep),
