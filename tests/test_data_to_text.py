@@ -152,6 +152,36 @@ def test_cli_errors_name_the_option(tmp_path, capsys):
     assert "Expected an E2E CSV file (columns mr,ref). Received: 'x.csv' (no such file)" in capsys.readouterr().err
 
 
+def test_drop_slot_errors_trains_on_the_faithful_pairs_only(tmp_path, caplog, capsys):
+    import argparse
+    import logging
+
+    from kseq2seq.tasks.data_to_text_io import data_to_text_pairs
+
+    data = tmp_path / "train.csv"
+    data.write_text('mr,ref\n"name[Mi], priceRange[cheap]",Mi is a cheap place.\n'
+                    '"name[Mi], priceRange[cheap]",Mi is a pub.\n"name[Ab], area[riverside]",Ab is by the river.\n'
+                    '"name[Ab], area[riverside]",Ab is an expensive place.\n', encoding="utf-8")
+    options = argparse.Namespace(dataset=None, data=str(data), validation_data=str(data), limit=None,
+                                 drop_slot_errors=True)
+    with caplog.at_level(logging.INFO, logger="kseq2seq.tasks.data_to_text_io"):
+        train, validation = data_to_text_pairs(options)
+    assert train == [("name[Mi], priceRange[cheap]", "Mi is a cheap place."),
+                     ("name[Ab], area[riverside]", "Ab is by the river.")]
+    assert len(validation) == 4  # validation is scored whole
+    assert "left out 2 of 4 training pairs" in caplog.text and "2 MRs remain" in caplog.text
+    options.limit = 2
+    assert data_to_text_pairs(options)[0] == train[:1]
+    data.write_text('mr,ref\n"name[Mi], priceRange[cheap]",Mi is a pub.\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="Received: all 1 have slot errors"):
+        data_to_text_pairs(options)
+    code, _ = run(["train", "--task", "translation", "--preset", "multi30k_gru_wordpiece", "--dataset", "dates",
+                   "--drop-slot-errors", "--output", str(tmp_path / "m")])
+    assert code == 2
+    assert ("Expected --drop-slot-errors only with --task data_to_text. Received: --task translation"
+            in capsys.readouterr().err)
+
+
 @pytest.mark.large
 def test_e2e_preset_on_the_shared_e2e_data_passes_a_dev_floor(tmp_path, report_figure):
     """The documented E2E command, cut to 300 steps, scored on all of dev."""

@@ -1,6 +1,6 @@
 import pytest
 
-from kseq2seq.datasets.e2e import group_references, load_e2e_csv, load_restaurants
+from kseq2seq.datasets.e2e import faithful_pairs, group_references, load_e2e_csv, load_restaurants
 from kseq2seq.slot_errors import slot_error_rate
 
 from conftest import shared_data
@@ -24,6 +24,18 @@ def test_csv_loader_reads_quoted_commas_quotes_and_newlines(tmp_path):
     assert mrs == ["name[The Eagle], food[French]", "name[Zizzi], priceRange[£20-25]"]
     assert [len(r) for r in references] == [2, 1]
     assert load_e2e_csv(str(path), limit=1) == pairs[:1]
+
+
+def test_faithful_pairs_keep_references_that_say_their_slots_even_twice():
+    mr = "name[Aromi], eatType[coffee shop], area[riverside]"
+    pairs = [(mr, "Aromi is a coffee shop by the river."),                        # exact
+             (mr, "Aromi is a coffee shop by the river. This coffee shop is nice."),  # repeated: kept
+             (mr, "Aromi is a coffee shop."),                                     # missing area
+             (mr, "Aromi is a cheap coffee shop by the river."),                  # added priceRange
+             (mr, "Aromi is a pub by the river."),                                # wrong eatType
+             (mr, "Aromi is a coffee shop in the city centre.")]                  # wrong area
+    assert faithful_pairs(pairs) == pairs[:2]
+    assert faithful_pairs([]) == []
 
 
 def test_csv_loader_errors_name_the_file_and_row(tmp_path):

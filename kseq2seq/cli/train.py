@@ -45,6 +45,9 @@ def add_parser(commands, argument_default=None):
     train.add_argument("--max-steps", type=int)
     train.add_argument("--drop-long", action="store_true",
                        help="leave out (and count) pairs longer than the preset's lengths instead of truncating")
+    train.add_argument("--drop-slot-errors", action="store_true",
+                       help="data_to_text: train only on pairs whose reference misses, adds and gets wrong no slot "
+                            "of its MR (kseq2seq.slot_errors); the number left out is logged")
     train.add_argument("--jit-compile", action="store_true",
                        help="compile each training step with XLA (one compilation per batch shape)")
     train.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
@@ -62,8 +65,8 @@ def add_parser(commands, argument_default=None):
 TRAIN_FIELDS = ("task", "preset", "dataset", "data", "validation_data", "source_file", "target_file", "tsv",
                 "validation_source_file", "validation_target_file", "output", "overwrite", "checkpoint_dir",
                 "checkpoint_every", "keep_checkpoints", "early_stopping", "lr_decay_factor", "lr_decay_patience",
-                "average_last", "progress_every", "max_steps", "drop_long", "jit_compile", "mixed_precision", "epochs", "batch_size", "limit",
-                "time_budget", "seed", "set")
+                "average_last", "progress_every", "max_steps", "drop_long", "drop_slot_errors", "jit_compile",
+                "mixed_precision", "epochs", "batch_size", "limit", "time_budget", "seed", "set")
 
 
 def apply_train_config(args, argv):
@@ -107,6 +110,7 @@ def run_train(args, out):
     if spec.train_data is None:
         raise ValueError(f"Expected --task among {task_names('train_data')} (tasks with a training-data loader). "
                          f"Received: --task {args.task}")
+    _check_task_options(args, spec)
     pairs, validation = spec.resolve("train_data")(args)
     if os.path.exists(args.output) and not args.overwrite:
         raise FileExistsError(f"Expected --output to not exist (or --overwrite). Received: {args.output!r}")
@@ -165,6 +169,15 @@ def _check_counts(args):
             check_positive_int(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.time_budget is not None:
         check_minutes(args.time_budget, name="--time-budget")
+
+
+def _check_task_options(args, spec):
+    """A flag that only some tasks' loaders read (`TaskSpec.train_options`) is refused for the others."""
+    for name in ("drop_slot_errors",):
+        if getattr(args, name, None) and name not in spec.train_options:
+            tasks = [task for task in task_names("train_data") if name in get_task(task).train_options]
+            raise ValueError(f"Expected --{name.replace('_', '-')} only with --task {' or '.join(tasks)}. "
+                             f"Received: --task {args.task}")
 
 
 def _first_given(*values):

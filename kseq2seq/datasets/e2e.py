@@ -4,7 +4,8 @@
 commas and newlines) and the cleaned release (`mr,ref,fixed,orig_mr`) as
 `(mr, ref)` pairs, one row each. `group_references` gathers the references
 of each distinct MR, as the challenge scores a system: one output per MR.
-`load_restaurants` generates E2E-style MRs of invented restaurants with
+`faithful_pairs` keeps the pairs whose reference says exactly the slots of
+its MR (by `kseq2seq.slot_errors`), to train on. `load_restaurants` generates E2E-style MRs of invented restaurants with
 varied templated references (seeded), so `kseq2seq demo --task data_to_text`
 needs no download.
 """
@@ -48,6 +49,27 @@ def load_e2e_csv(path, limit=None, mr_column="mr"):
     if not pairs:
         raise ValueError(f"Expected at least one row in {path!r}. Received: none")
     return pairs
+
+
+def faithful_pairs(pairs):
+    """The `(mr, ref)` pairs whose reference misses, adds and gets wrong no slot of its MR.
+
+    Crowd-written references leave slots out and add facts the MR does not
+    give (the cleaned E2E release still has some, by `kseq2seq.slot_errors`),
+    and a model trained on them learns to do the same. A slot said twice is
+    kept: references often name the place again ("this coffee shop").
+
+    >>> faithful_pairs([("name[Aromi], food[French]", "Aromi serves French food."),
+    ...                 ("name[Aromi], food[French]", "Aromi is a cheap French place.")])
+    [('name[Aromi], food[French]', 'Aromi serves French food.')]
+    """
+    from kseq2seq.slot_errors import slot_errors
+
+    def faithful(mr, ref):
+        errors = slot_errors(mr, ref)
+        return not (errors["missing"] or errors["added"] or errors["wrong"])
+
+    return [(mr, ref) for mr, ref in pairs if faithful(mr, ref)]
 
 
 def group_references(pairs):

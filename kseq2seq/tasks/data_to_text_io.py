@@ -1,10 +1,13 @@
 """Level 3: `DataToText`'s data loader, evaluator, input reader, template baseline and demo, for the registry."""
 
 import json
+import logging
 import os
 import time
 
 from kseq2seq.records import parse_mr
+
+logger = logging.getLogger(__name__)
 
 _PRICE = {"cheap": "cheap", "moderate": "moderately priced", "high": "expensive",
           "less than £20": "priced under £20", "£20-25": "priced at £20-25", "more than £30": "priced over £30"}
@@ -42,8 +45,11 @@ def template(mr):
 
 
 def data_to_text_pairs(options):
-    """`--dataset restaurants` (generated), or `--data`/`--validation-data` E2E CSV files."""
-    from kseq2seq.datasets.e2e import load_e2e_csv, load_restaurants
+    """`--dataset restaurants` (generated), or `--data`/`--validation-data` E2E CSV files.
+
+    `--drop-slot-errors` keeps the training pairs `faithful_pairs` keeps (after `--limit`); validation is left whole.
+    """
+    from kseq2seq.datasets.e2e import faithful_pairs, load_e2e_csv, load_restaurants
 
     if options.dataset == "restaurants":
         train, validation, _ = load_restaurants(num_train=options.limit or 2000, num_test=0, seed=options.seed or 0)
@@ -55,6 +61,15 @@ def data_to_text_pairs(options):
         raise ValueError("Expected --dataset restaurants or --data (an E2E CSV) for --task data_to_text. "
                          "Received: none")
     train = load_e2e_csv(options.data, limit=options.limit)
+    if getattr(options, "drop_slot_errors", False):
+        kept = faithful_pairs(train)
+        if not kept:
+            raise ValueError(f"Expected some pairs of {options.data!r} whose reference says its MR's slots "
+                             f"(--drop-slot-errors). Received: all {len(train)} have slot errors")
+        logger.info("--drop-slot-errors: left out %s of %s training pairs (their references miss, add or get "
+                    "wrong a slot of the MR); %s MRs remain", f"{len(train) - len(kept):,}", f"{len(train):,}",
+                    f"{len({mr for mr, _ in kept}):,}")
+        train = kept
     validation = load_e2e_csv(options.validation_data) if options.validation_data else None
     return train, validation
 

@@ -13,6 +13,8 @@ when used (the command line's `--help` then imports no TensorFlow).
   standard-input lines into what `task.generate` takes (default: as they are).
 - `demo(options, out) -> exit code`: `kseq2seq demo --task NAME`.
 - `datasets`: the built-in generated sets `train_data` takes as `--dataset NAME`.
+- `train_options`: the `train` flags only this task's `train_data` reads
+  (e.g. `drop_slot_errors`); the command refuses them for other tasks.
 """
 
 import dataclasses
@@ -30,6 +32,7 @@ class TaskSpec:
     demo: Any = None
     description: str = ""
     datasets: tuple = ()
+    train_options: tuple = ()
 
     def resolve(self, field):
         """The field's value, importing a `"module:attribute"` string."""
@@ -44,11 +47,12 @@ _TASKS = {}
 
 
 def register_task(name, task_class, train_data=None, evaluate=None, read_inputs=None, demo=None, description="",
-                  datasets=()):
+                  datasets=(), train_options=()):
     """Adds (or replaces) a task under `name`; see the module docstring for the functions."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"Expected a task name made of letters, digits and '_'. Received: name={name!r}")
-    _TASKS[name] = TaskSpec(name, task_class, train_data, evaluate, read_inputs, demo, description, tuple(datasets))
+    _TASKS[name] = TaskSpec(name, task_class, train_data, evaluate, read_inputs, demo, description, tuple(datasets),
+                            tuple(train_options))
     return _TASKS[name]
 
 
@@ -109,7 +113,7 @@ register_task("data_to_text", "kseq2seq.tasks.data_to_text:DataToText",
               evaluate="kseq2seq.tasks.data_to_text_io:evaluate_data_to_text",
               read_inputs="kseq2seq.tasks.data_to_text_io:read_records", demo="kseq2seq.tasks.data_to_text_io:run_demo",
               description="record (E2E meaning representation) to text: BLEU, ROUGE-L, slot error rate",
-              datasets=("restaurants",))
+              datasets=("restaurants",), train_options=("drop_slot_errors",))
 register_task("speech", "kseq2seq.tasks.transcriber:Transcriber", train_data="kseq2seq.tasks.speech_io:speech_pairs",
               evaluate="kseq2seq.tasks.speech_io:evaluate_speech", read_inputs="kseq2seq.tasks.task_io:read_paths",
               demo="kseq2seq.tasks.speech_io:run_demo", description="speech (WAV) to transcript: WER, CER",
