@@ -78,6 +78,7 @@ def main(argv=None):
         f"`python benchmarks/e2e.py --data {args.data} "
         + " ".join(f'--model "{m}"' for m in args.model)
         + (f" --name {args.name}" if args.name != "e2e" else "")
+        + (" --wide-beams " + " ".join(map(str, args.wide_beams)) if args.wide_beams != [10] else "")
         + f" --write`: {len(mrs)} distinct MRs, {sum(map(len, references)):,} references. BLEU: sacreBLEU, lowercased, "
         "references grouped by MR; ROUGE-L: F1 against the best reference; SER: `kseq2seq.slot_errors` (whose "
         "wordings the reranker also uses, in graph: reranked SER is measured by the rules it optimizes). "

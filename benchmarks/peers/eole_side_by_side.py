@@ -1,22 +1,32 @@
 """kseq2seq and eole (OpenNMT-py's successor) side by side on Multi30k en->de, one after the other on this machine.
 
     bash benchmarks/peers/setup.sh
-    python benchmarks/peers/eole_side_by_side.py [--minutes 5] [--write]
+    python benchmarks/peers/eole_side_by_side.py [--architecture rnn|transformer] [--minutes 5] [--write]
 
-Both toolkits train the same architecture, OpenNMT's RNN with the sizes set
-here: a 1-layer unidirectional LSTM encoder and decoder of 512 units, 256-wide
-embeddings, Luong's "general" attention with input feeding (the attentional
-vector `tanh(W_c [c; h])` is the output and the next step's input), dropout
-0.3, Adam at 1e-3, gradient norm clipped at 1, batches of 64 sentences, no
-validation during training, every parameter drawn from U(-0.1, 0.1)
-(kseq2seq: `attentional_layer=True`, `param_init=0.1`). What still differs,
-by eole 0.6.4's defaults as read in its code: eole starts the decoder from
-the encoder's final state (kseq2seq: through a tanh layer), and divides a
-batch's summed loss by its sentences (kseq2seq: by its target tokens).
-Both read the same pieces: kseq2seq learns the
-`multi30k_gru_wordpiece` preset's WordPiece vocabularies (8,000 per language)
-from the training text, and eole reads the training text in those pieces,
-space-separated, with those vocabularies.
+`--architecture rnn` (the default): both toolkits train OpenNMT's RNN with
+the sizes set here: a 1-layer unidirectional LSTM encoder and decoder of 512
+units, 256-wide embeddings, Luong's "general" attention with input feeding
+(the attentional vector `tanh(W_c [c; h])` is the output and the next step's
+input), dropout 0.3, Adam at 1e-3, gradient norm clipped at 1, batches of 64
+sentences, no validation during training, every parameter drawn from
+U(-0.1, 0.1) (kseq2seq: `attentional_layer=True`, `param_init=0.1`). What
+still differs, by eole 0.6.4's defaults as read in its code: eole starts the
+decoder from the encoder's final state (kseq2seq: through a tanh layer), and
+divides a batch's summed loss by its sentences (kseq2seq: by its target
+tokens).
+
+`--architecture transformer`: both train the `multi30k_transformer` preset's
+Transformer: 3+3 pre-norm layers of width 256, 4 heads, feed-forward 1024
+(ReLU), biases in every projection, learned positions, the output projection
+tied to the target embedding, dropout 0.3 (attention weights too), label
+smoothing 0.1, Adam with a linear warm-up over 1,000 steps to 1e-3 and then
+1/sqrt(step) (eole: `noam` at 0.506, the same curve at width 256), gradient
+norm clipped at 1, batches of 64 sentences, Glorot-uniform weights (Keras'
+default; eole: `xavier_uniform`). The layers are eole's own and keras-hub's.
+
+Both read the same pieces: kseq2seq learns the preset's WordPiece
+vocabularies (8,000 per language) from the training text, and eole reads the
+training text in those pieces, space-separated, with those vocabularies.
 
 Each trains for `--minutes` of wall clock from its first step (eole is stopped
 then; its last checkpoint, saved every 100 steps, is scored). Reported:
@@ -54,8 +64,41 @@ OURS = {"cell_type": "lstm", "bidirectional": False, "num_encoder_layers": 1, "a
 DECODING = {"num_beams": 4, "length_penalty": 0.6, "max_length": 64, "batch_size": 64, "early_stopping": True}
 
 
-def eole_config(folder):
+# eole's model section per architecture; "training" holds what differs from the RNN's training section.
+EOLE_MODELS = {
+    "rnn": {
+        "model": {
+            "architecture": "rnn", "rnn_type": "LSTM", "layers": 1, "hidden_size": 512, "input_feed": 1,
+            "embeddings": {"word_vec_size": 256},
+            "encoder": {"encoder_type": "rnn"},
+            "decoder": {"global_attention": "general"},
+        },
+        "training": {},
+    },
+    "transformer": {
+        "model": {
+            "architecture": "transformer", "layers": 3, "hidden_size": 256, "heads": 4, "transformer_ff": 1024,
+            "mlp_activation_fn": "relu", "layer_norm": "standard", "norm_eps": 1e-5, "add_qkvbias": True,
+            "add_ffnbias": True, "add_final_linear_bias": True, "share_decoder_embeddings": True,
+            "embeddings": {"word_vec_size": 256, "position_encoding_type": "Learned", "n_positions": 128},
+        },
+        "training": {"learning_rate": 0.506, "decay_method": "noam", "warmup_steps": 1000, "label_smoothing": 0.1,
+                     "attention_dropout": [0.3], "param_init_method": "xavier_uniform", "param_init": 0.0},
+    },
+}
+# kseq2seq's preset per architecture, and its overrides (none for the Transformer: the preset is the match).
+OUR_MODELS = {"rnn": ("multi30k_gru_wordpiece", OURS), "transformer": ("multi30k_transformer", {})}
+
+
+def eole_config(folder, architecture="rnn"):
     """eole's training config for the same model, data in `folder` (written by `prepare`)."""
+    config = _eole_base_config(folder, architecture)
+    config["training"].update(EOLE_MODELS[architecture]["training"])
+    config["model"] = EOLE_MODELS[architecture]["model"]
+    return config
+
+
+def _eole_base_config(folder, architecture):
     return {
         "seed": 0, "share_vocab": False,
         "src_vocab": f"{folder}/vocab.en", "tgt_vocab": f"{folder}/vocab.de",
@@ -64,21 +107,15 @@ def eole_config(folder):
         "data": {"corpus_1": {"path_src": f"{folder}/train.en", "path_tgt": f"{folder}/train.de"}},
         "report_every": 50,
         "training": {
-            "model_path": f"{folder}/eole_rnn", "train_steps": 1_000_000, "valid_steps": 1_000_000,
+            "model_path": f"{folder}/eole_{architecture}", "train_steps": 1_000_000, "valid_steps": 1_000_000,
             "save_checkpoint_steps": 100, "keep_checkpoint": 3,
             "batch_type": "sents", "batch_size": 64, "optim": "adam", "learning_rate": 1e-3,
             "max_grad_norm": 1.0, "dropout": [0.3], "world_size": 1, "gpu_ranks": [], "num_workers": 0,
         },
-        "model": {
-            "architecture": "rnn", "rnn_type": "LSTM", "layers": 1, "hidden_size": 512, "input_feed": 1,
-            "embeddings": {"word_vec_size": 256},
-            "encoder": {"encoder_type": "rnn"},
-            "decoder": {"global_attention": "general"},
-        },
     }
 
 
-def prepare(folder):
+def prepare(folder, architecture="rnn"):
     """Learns the WordPiece vocabularies (kseq2seq), writes both toolkits' inputs; returns the data and task."""
     import keras
 
@@ -88,7 +125,8 @@ def prepare(folder):
     train = load_text_pairs(f"{DATA}/train.en", f"{DATA}/train.de")
     validation = load_text_pairs(f"{DATA}/val.en", f"{DATA}/val.de")
     keras.utils.set_random_seed(0)
-    task = kseq2seq.Translator.from_preset("multi30k_gru_wordpiece", train_texts=train, **OURS)
+    preset, overrides = OUR_MODELS[architecture]
+    task = kseq2seq.Translator.from_preset(preset, train_texts=train, **overrides)
     os.makedirs(folder, exist_ok=True)
     preprocessor = task.preprocessor
     for language, tokenizer, index in (("en", preprocessor.source_tokenizer, 0),
@@ -135,12 +173,12 @@ class Log:
         return next(((t, line) for t, line in self.lines if re.search(pattern, line)), None)
 
 
-def train_eole(folder, minutes):
+def train_eole(folder, minutes, architecture="rnn"):
     import yaml
 
-    config = f"{folder}/eole_rnn.yaml"
+    config = f"{folder}/eole_{architecture}.yaml"
     with open(config, "w", encoding="utf-8") as f:
-        yaml.safe_dump(eole_config(folder), f, sort_keys=False)
+        yaml.safe_dump(eole_config(folder, architecture), f, sort_keys=False)
     process = subprocess.Popen([EOLE, "train", "-config", config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)
     log = Log(process, f"{folder}/eole_train.log")
@@ -154,14 +192,15 @@ def train_eole(folder, minutes):
     process.wait()
     if started is None:
         raise RuntimeError(f"eole train did not start training; see {folder}/eole_train.log")
-    saved = sorted((int(name[5:]) for name in os.listdir(f"{folder}/eole_rnn") if name.startswith("step_")
-                    and all(os.path.exists(f"{folder}/eole_rnn/{name}/{part}")
+    models = f"{folder}/eole_{architecture}"
+    saved = sorted((int(name[5:]) for name in os.listdir(models) if name.startswith("step_")
+                    and all(os.path.exists(f"{models}/{name}/{part}")
                             for part in ("config.json", "model.00.safetensors", "vocab.json"))), reverse=True)
     rates = [float(m.group(1)) for _, line in log.lines for m in [re.search(r"/\s*(\d+) tok/s", line)] if m]
     if not saved or len(rates) < 2:
         raise RuntimeError(f"Expected eole checkpoints and rate lines. Received: {saved}, {rates}; see its log")
     return {"steps": saved[0], "target_tokens_per_s": sum(rates[1:]) / len(rates[1:]),
-            "model": f"{folder}/eole_rnn/step_{saved[0]}"}
+            "model": f"{models}/step_{saved[0]}"}
 
 
 def decode_eole(folder, model):
@@ -199,13 +238,13 @@ class Rates:
             self.values.append(float(match.group(1).replace(",", "")))
 
 
-def train_ours(task, train, minutes):
+def train_ours(task, train, minutes, architecture="rnn"):
     from kseq2seq.training import Trainer
 
     rates = Rates()
-    history = Trainer(task, progress_seconds=30.0).fit(train, epochs=1000, batch_size=OURS["batch_size"], seed=0,
-                                                       bucket_boundaries=task.preset_config(
-                                                           "multi30k_gru_wordpiece")["bucket_boundaries"],
+    config = task.preset_config(OUR_MODELS[architecture][0], **OUR_MODELS[architecture][1])
+    history = Trainer(task, progress_seconds=30.0).fit(train, epochs=1000, batch_size=config["batch_size"], seed=0,
+                                                       bucket_boundaries=config["bucket_boundaries"],
                                                        time_budget=minutes)
     return {"steps": history["steps"], "target_tokens_per_s": sum(rates.values[1:]) / len(rates.values[1:])}
 
@@ -221,20 +260,21 @@ def decode_ours(task, sources, early_stopping=True):
 def main():
     parser = argument_parser(__doc__)
     parser.add_argument("--minutes", type=float, default=5.0, help="training wall clock for each toolkit")
+    parser.add_argument("--architecture", choices=sorted(EOLE_MODELS), default="rnn")
     args = parser.parse_args()
     if not os.path.exists(EOLE):
         raise FileNotFoundError(f"Expected eole at {EOLE}: run `bash benchmarks/peers/setup.sh` first")
     from kseq2seq.metrics import corpus_bleu
 
     folder = os.path.abspath(WORK)
-    train, validation, task = prepare(folder)
+    train, validation, task = prepare(folder, args.architecture)
     sources, references = [s for s, _ in validation], [t for _, t in validation]
     rows = {}
-    eole = train_eole(folder, args.minutes)
+    eole = train_eole(folder, args.minutes, args.architecture)
     texts, seconds = decode_eole(folder, eole["model"])
     rows["eole 0.6.4 (PyTorch 2.13.0, CPU)"] = {**eole, "decode_s": seconds,
                                                  "bleu": corpus_bleu(texts, references).score}
-    ours = train_ours(task, train, args.minutes)
+    ours = train_ours(task, train, args.minutes, args.architecture)
     texts, seconds = decode_ours(task, sources)
     exact_texts, exact_seconds = decode_ours(task, sources, early_stopping=False)
     rows["kseq2seq (TensorFlow)"] = {**ours, "decode_s": seconds, "bleu": corpus_bleu(texts, references).score,
@@ -251,9 +291,14 @@ def main():
         body.append(f"| {name} | {row['steps']:,} | {row['target_tokens_per_s']:,.0f} "
                     f"({row['target_tokens_per_s'] / base['target_tokens_per_s']:.2f}x) | {rate(row['decode_s']):.1f} "
                     f"({rate(row['decode_s']) / rate(base['decode_s']):.2f}x) | {row['bleu']:.2f} | {exact} |")
-    report("peers-eole", f"kseq2seq and eole, the same RNN on Multi30k, {args.minutes:g} minutes each",
-           f"`python benchmarks/peers/eole_side_by_side.py --minutes {args.minutes:g}` (after "
-           "`bash benchmarks/peers/setup.sh`): " + __doc__.split("\n\n")[2].replace("\n", " "), body, args.write)
+    paragraphs = __doc__.split("\n\n")
+    described = paragraphs[2 if args.architecture == "rnn" else 3] + " " + paragraphs[4]
+    name, flag = ("peers-eole", "") if args.architecture == "rnn" else ("peers-eole-transformer",
+                                                                       " --architecture transformer")
+    report(name, f"kseq2seq and eole, the same {'RNN' if flag == '' else 'Transformer'} on Multi30k, "
+           f"{args.minutes:g} minutes each",
+           f"`python benchmarks/peers/eole_side_by_side.py{flag} --minutes {args.minutes:g}` (after "
+           "`bash benchmarks/peers/setup.sh`): " + described.replace("\n", " "), body, args.write)
 
 
 if __name__ == "__main__":

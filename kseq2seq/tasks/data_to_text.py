@@ -55,7 +55,8 @@ PRESETS = {
     "e2e_cleaned_lstm": {
         **_E2E,
         "description": "The e2e_lstm setup for the cleaned E2E release (Dušek et al. 2019), whose MRs match "
-                       "their texts: train it on e2e_cleaned/train.csv for a low slot error rate.",
+                       "their texts: train it on e2e_cleaned/train.csv with --drop-slot-errors for a low slot "
+                       "error rate.",
     },
     "records_small": {
         **_E2E,
