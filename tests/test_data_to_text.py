@@ -175,6 +175,8 @@ def test_drop_slot_errors_trains_on_the_faithful_pairs_only(tmp_path, caplog, ca
     data.write_text('mr,ref\n"name[Mi], priceRange[cheap]",Mi is a pub.\n', encoding="utf-8")
     with pytest.raises(ValueError, match="Received: all 1 have slot errors"):
         data_to_text_pairs(options)
+    generated = argparse.Namespace(dataset="restaurants", limit=50, seed=0, drop_slot_errors=True)
+    assert data_to_text_pairs(generated)[0] == load_restaurants(num_train=50, num_test=0, seed=0)[0]  # all faithful
     code, _ = run(["train", "--task", "translation", "--preset", "multi30k_gru_wordpiece", "--dataset", "dates",
                    "--drop-slot-errors", "--output", str(tmp_path / "m")])
     assert code == 2

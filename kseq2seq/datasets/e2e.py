@@ -5,9 +5,10 @@ commas and newlines) and the cleaned release (`mr,ref,fixed,orig_mr`) as
 `(mr, ref)` pairs, one row each. `group_references` gathers the references
 of each distinct MR, as the challenge scores a system: one output per MR.
 `faithful_pairs` keeps the pairs whose reference says exactly the slots of
-its MR (by `kseq2seq.slot_errors`), to train on. `load_restaurants` generates E2E-style MRs of invented restaurants with
-varied templated references (seeded), so `kseq2seq demo --task data_to_text`
-needs no download.
+its MR (by `kseq2seq.slot_errors`), to train on. `load_restaurants`
+generates E2E-style MRs of invented restaurants with varied templated
+references (seeded), so `kseq2seq demo --task data_to_text` needs no
+download.
 """
 
 import collections

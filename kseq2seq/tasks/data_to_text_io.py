@@ -49,29 +49,35 @@ def data_to_text_pairs(options):
 
     `--drop-slot-errors` keeps the training pairs `faithful_pairs` keeps (after `--limit`); validation is left whole.
     """
-    from kseq2seq.datasets.e2e import faithful_pairs, load_e2e_csv, load_restaurants
+    from kseq2seq.datasets.e2e import load_e2e_csv, load_restaurants
 
     if options.dataset == "restaurants":
         train, validation, _ = load_restaurants(num_train=options.limit or 2000, num_test=0, seed=options.seed or 0)
-        return train, validation
+        return _faithful_if_asked(train, options, "the generated restaurants"), validation
     if options.dataset:
         raise ValueError("Expected --dataset restaurants for --task data_to_text. "
                          f"Received: --dataset {options.dataset}")
     if not options.data:
         raise ValueError("Expected --dataset restaurants or --data (an E2E CSV) for --task data_to_text. "
                          "Received: none")
-    train = load_e2e_csv(options.data, limit=options.limit)
-    if getattr(options, "drop_slot_errors", False):
-        kept = faithful_pairs(train)
-        if not kept:
-            raise ValueError(f"Expected some pairs of {options.data!r} whose reference says its MR's slots "
-                             f"(--drop-slot-errors). Received: all {len(train)} have slot errors")
-        logger.info("--drop-slot-errors: left out %s of %s training pairs (their references miss, add or get "
-                    "wrong a slot of the MR); %s MRs remain", f"{len(train) - len(kept):,}", f"{len(train):,}",
-                    f"{len({mr for mr, _ in kept}):,}")
-        train = kept
+    train = _faithful_if_asked(load_e2e_csv(options.data, limit=options.limit), options, repr(options.data))
     validation = load_e2e_csv(options.validation_data) if options.validation_data else None
     return train, validation
+
+
+def _faithful_if_asked(train, options, source):
+    from kseq2seq.datasets.e2e import faithful_pairs
+
+    if not getattr(options, "drop_slot_errors", False):
+        return train
+    kept = faithful_pairs(train)
+    if not kept:
+        raise ValueError(f"Expected some pairs of {source} whose reference says its MR's slots "
+                         f"(--drop-slot-errors). Received: all {len(train)} have slot errors")
+    logger.info("--drop-slot-errors: left out %s of %s training pairs (their references miss, add or get wrong a "
+                "slot of the MR); %s MRs remain", f"{len(train) - len(kept):,}", f"{len(train):,}",
+                f"{len({mr for mr, _ in kept}):,}")
+    return kept
 
 
 def read_records(lines):
