@@ -64,9 +64,11 @@ OURS = {"cell_type": "lstm", "bidirectional": False, "num_encoder_layers": 1, "a
 DECODING = {"num_beams": 4, "length_penalty": 0.6, "max_length": 64, "batch_size": 64, "early_stopping": True}
 
 
-# eole's model section per architecture; "training" holds what differs from the RNN's training section.
-EOLE_MODELS = {
+# Per architecture: eole's model section and what its training section changes; kseq2seq's preset and overrides
+# (none for the Transformer: the preset is the match); the result's name, the title's word, the docstring paragraph.
+ARCHITECTURES = {
     "rnn": {
+        "preset": "multi30k_gru_wordpiece", "overrides": OURS, "result": "peers-eole", "title": "RNN", "paragraph": 2,
         "model": {
             "architecture": "rnn", "rnn_type": "LSTM", "layers": 1, "hidden_size": 512, "input_feed": 1,
             "embeddings": {"word_vec_size": 256},
@@ -76,6 +78,8 @@ EOLE_MODELS = {
         "training": {},
     },
     "transformer": {
+        "preset": "multi30k_transformer", "overrides": {}, "result": "peers-eole-transformer", "title": "Transformer",
+        "paragraph": 3,
         "model": {
             "architecture": "transformer", "layers": 3, "hidden_size": 256, "heads": 4, "transformer_ff": 1024,
             "mlp_activation_fn": "relu", "layer_norm": "standard", "norm_eps": 1e-5, "add_qkvbias": True,
@@ -86,15 +90,13 @@ EOLE_MODELS = {
                      "attention_dropout": [0.3], "param_init_method": "xavier_uniform", "param_init": 0.0},
     },
 }
-# kseq2seq's preset per architecture, and its overrides (none for the Transformer: the preset is the match).
-OUR_MODELS = {"rnn": ("multi30k_gru_wordpiece", OURS), "transformer": ("multi30k_transformer", {})}
 
 
 def eole_config(folder, architecture="rnn"):
     """eole's training config for the same model, data in `folder` (written by `prepare`)."""
     config = _eole_base_config(folder, architecture)
-    config["training"].update(EOLE_MODELS[architecture]["training"])
-    config["model"] = EOLE_MODELS[architecture]["model"]
+    config["training"].update(ARCHITECTURES[architecture]["training"])
+    config["model"] = ARCHITECTURES[architecture]["model"]
     return config
 
 
@@ -125,8 +127,8 @@ def prepare(folder, architecture="rnn"):
     train = load_text_pairs(f"{DATA}/train.en", f"{DATA}/train.de")
     validation = load_text_pairs(f"{DATA}/val.en", f"{DATA}/val.de")
     keras.utils.set_random_seed(0)
-    preset, overrides = OUR_MODELS[architecture]
-    task = kseq2seq.Translator.from_preset(preset, train_texts=train, **overrides)
+    ours = ARCHITECTURES[architecture]
+    task = kseq2seq.Translator.from_preset(ours["preset"], train_texts=train, **ours["overrides"])
     os.makedirs(folder, exist_ok=True)
     preprocessor = task.preprocessor
     for language, tokenizer, index in (("en", preprocessor.source_tokenizer, 0),
@@ -242,7 +244,8 @@ def train_ours(task, train, minutes, architecture="rnn"):
     from kseq2seq.training import Trainer
 
     rates = Rates()
-    config = task.preset_config(OUR_MODELS[architecture][0], **OUR_MODELS[architecture][1])
+    ours = ARCHITECTURES[architecture]
+    config = task.preset_config(ours["preset"], **ours["overrides"])
     history = Trainer(task, progress_seconds=30.0).fit(train, epochs=1000, batch_size=config["batch_size"], seed=0,
                                                        bucket_boundaries=config["bucket_boundaries"],
                                                        time_budget=minutes)
@@ -260,7 +263,7 @@ def decode_ours(task, sources, early_stopping=True):
 def main():
     parser = argument_parser(__doc__)
     parser.add_argument("--minutes", type=float, default=5.0, help="training wall clock for each toolkit")
-    parser.add_argument("--architecture", choices=sorted(EOLE_MODELS), default="rnn")
+    parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="rnn")
     args = parser.parse_args()
     if not os.path.exists(EOLE):
         raise FileNotFoundError(f"Expected eole at {EOLE}: run `bash benchmarks/peers/setup.sh` first")
@@ -292,11 +295,11 @@ def main():
                     f"({row['target_tokens_per_s'] / base['target_tokens_per_s']:.2f}x) | {rate(row['decode_s']):.1f} "
                     f"({rate(row['decode_s']) / rate(base['decode_s']):.2f}x) | {row['bleu']:.2f} | {exact} |")
     paragraphs = __doc__.split("\n\n")
-    described = paragraphs[2 if args.architecture == "rnn" else 3] + " " + paragraphs[4]
-    name, flag = ("peers-eole", "") if args.architecture == "rnn" else ("peers-eole-transformer",
-                                                                       " --architecture transformer")
-    report(name, f"kseq2seq and eole, the same {'RNN' if flag == '' else 'Transformer'} on Multi30k, "
-           f"{args.minutes:g} minutes each",
+    chosen = ARCHITECTURES[args.architecture]
+    described = paragraphs[chosen["paragraph"]] + " " + paragraphs[4]
+    flag = "" if args.architecture == "rnn" else f" --architecture {args.architecture}"
+    report(chosen["result"],
+           f"kseq2seq and eole, the same {chosen['title']} on Multi30k, {args.minutes:g} minutes each",
            f"`python benchmarks/peers/eole_side_by_side.py{flag} --minutes {args.minutes:g}` (after "
            "`bash benchmarks/peers/setup.sh`): " + described.replace("\n", " "), body, args.write)
 

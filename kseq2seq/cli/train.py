@@ -173,10 +173,11 @@ def _check_counts(args):
 
 def _check_task_options(args, spec):
     """A flag that only some tasks' loaders read (`TaskSpec.train_options`) is refused for the others."""
-    for name in ("drop_slot_errors",):
+    tasks = task_names("train_data")
+    for name in sorted({name for task in tasks for name in get_task(task).train_options}):
         if getattr(args, name, None) and name not in spec.train_options:
-            tasks = [task for task in task_names("train_data") if name in get_task(task).train_options]
-            raise ValueError(f"Expected --{name.replace('_', '-')} only with --task {' or '.join(tasks)}. "
+            readers = [task for task in tasks if name in get_task(task).train_options]
+            raise ValueError(f"Expected --{name.replace('_', '-')} only with --task {' or '.join(readers)}. "
                              f"Received: --task {args.task}")
 
 
