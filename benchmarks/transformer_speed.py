@@ -1,6 +1,6 @@
 """Transformer speed: our training step against the Keras example's, and cached against recomputing decoding.
 
-    python benchmarks/transformer_speed.py [--batches 24] [--write]
+    python benchmarks/transformer_speed.py [--part training|decoding|both] [--batches 24] [--write]
 
 Training: the `multi30k_transformer` sizes (3 + 3 layers, width 256, 4 heads,
 feed-forward 1024, vocabularies 8,000) on batches of 64 pairs whose lengths
@@ -16,10 +16,12 @@ turn. Peak RSS is the process's, so each row includes the variants built
 before it: only the first two rows compare.
 
 Decoding: greedy decoding of 64 sources (20 tokens) for 30 steps, our cached
-step (`TransformerBackbone.step`) against a decoder that runs the whole prefix
-through the decoder stack at every step (the encoder once, the last position's
-logits only), and against the Keras example's way (the whole model on the
-prefix every step); ours also under XLA.
+step (`TransformerBackbone.step`) against the same caches kept the way
+keras-hub's layers keep them and passed through each layer's own cached call,
+against a decoder that runs the whole prefix through the decoder stack at
+every step (the encoder once, the last position's logits only), and against
+the Keras example's way (the whole model on the prefix every step); ours also
+under XLA.
 """
 
 import os
@@ -130,6 +132,30 @@ def decoding_variants(steps=30):
         # end id -1 never comes: every row decodes all `steps` tokens
         return decoding.decode(backbone.step, state, BATCH, START_ID, -1, steps, memory=memory).token_ids
 
+    def keras_hub_cached():
+        """Each decoder layer's own cached call, as keras-hub's generation does it: stacked
+        `[batch, 2, steps, heads, head_dim]` self-attention caches, cross-attention keys and values once."""
+        mask = source != 0
+        encoded = backbone._encode_sequence(source, mask)
+        cross = [tf.stack([layer._cross_attention_layer._key_dense(encoded),
+                           layer._cross_attention_layer._value_dense(encoded)], axis=1)
+                 for layer in backbone.decoder_layers]
+
+        def step(token_ids, state, _=None):
+            index = state["index"][0]
+            x = backbone.decoder_embedding(token_ids[:, tf.newaxis], start_index=index)
+            caches = []
+            for layer, cache, cross_cache in zip(backbone.decoder_layers, state["caches"], cross):
+                x, cache, _ = layer(x, encoded, encoder_padding_mask=mask, self_attention_cache=cache,
+                                    self_attention_cache_update_index=index, cross_attention_cache=cross_cache)
+                caches.append(cache)
+            return (backbone._logits(x)[:, 0], {"caches": tuple(caches), "index": state["index"] + 1},
+                    tf.zeros(tf.shape(source), tf.float32))
+
+        empty = tf.zeros([BATCH, 2, steps, HEADS, WIDTH // HEADS])
+        state = {"caches": (empty,) * LAYERS, "index": tf.zeros([BATCH], tf.int32)}
+        return decoding.decode(step, state, BATCH, START_ID, -1, steps).token_ids
+
     def recompute():
         mask = source != 0
         encoded = backbone._encode_sequence(source, mask)
@@ -159,7 +185,8 @@ def decoding_variants(steps=30):
                                   shape_invariants=(tf.TensorShape([]), tf.TensorShape([BATCH, None])))
         return prefix[:, 1:]
 
-    functions = {"cached": tf.function(cached), "recompute": tf.function(recompute),
+    functions = {"cached": tf.function(cached), "keras-hub cached": tf.function(keras_hub_cached),
+                 "recompute": tf.function(recompute),
                  "whole model": tf.function(whole_model),
                  "cached, XLA": tf.function(cached, jit_compile=True)}  # a growing prefix has no XLA shape
     expected = functions["recompute"]().numpy()
@@ -168,11 +195,7 @@ def decoding_variants(steps=30):
     return {name: (lambda f=function: f().numpy()) for name, function in functions.items()}
 
 
-def main(argv=None):
-    parser = argument_parser(__doc__)
-    parser.add_argument("--batches", type=int, default=24, help="batches per timed epoch")
-    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per variant (median)")
-    args = parser.parse_args(argv)
+def training_part(args):
     data = pairs(args.batches)
     variants = [
         ("reference: Keras example style (padded to 40, softmax, model.fit), float32", keras_example_variant),
@@ -197,13 +220,18 @@ def main(argv=None):
         rate = tokens[name] / seconds[name]
         body.append(f"| {name} | {rate:,.0f} | {rate / reference:.2f}× | {peaks[name]:,.0f} |")
         print(body[-1], flush=True)
+    return body
+
+
+def decoding_part(args):
     with PeakRSS() as rss:
         steps = decoding_variants()
         for step in steps.values():
             step()
-    decode_seconds = time_in_turn(steps, 5)
-    body += ["", "| greedy decoding, batch 64, 30 steps | seconds | tokens/s |", "|---|---|---|"]
+    decode_seconds = time_in_turn(steps, args.repeats_decoding)
+    body = ["| greedy decoding, batch 64, 30 steps | seconds | tokens/s |", "|---|---|---|"]
     for name, label in [("cached", "cached self-attention and cross-attention projections (ours)"),
+                        ("keras-hub cached", "the same caches through keras-hub's own cached layer call"),
                         ("recompute", "whole prefix through the decoder stack every step"),
                         ("whole model", "whole model (encoder, decoder, every position's logits) every step, "
                                         "as the Keras example decodes"),
@@ -212,14 +240,35 @@ def main(argv=None):
     ratio = decode_seconds["recompute"] / decode_seconds["cached"]
     xla_ratio = decode_seconds["recompute"] / decode_seconds["cached, XLA"]
     whole_ratio = decode_seconds["whole model"] / decode_seconds["cached"]
+    layer_call_ratio = decode_seconds["keras-hub cached"] / decode_seconds["cached"]
     body += ["", f"Cached decoding: **{ratio:.1f}×** the recomputing decoder in a plain graph, **{xla_ratio:.1f}×** "
-                 f"with the cached one under XLA (the recomputing one's growing prefix has no static shape), **{whole_ratio:.1f}×** the Keras example's way (the same tokens every "
-                 f"way); peak RSS of the decoding part "
-                 f"{rss.peak:,.0f} MiB."]
-    print("\n".join(body[-9:]), flush=True)
-    description = (f"`python benchmarks/transformer_speed.py --batches {args.batches} --write`, "
-                   f"{time.strftime('%Y-%m-%d')}: " + __doc__.split("\n\n", 2)[2].replace("\n", " ").strip())
-    report("transformer-speed", "Transformer training and decoding speed", description, body, args.write)
+                 f"with the cached one under XLA (the recomputing one's growing prefix has no static shape), "
+                 f"**{whole_ratio:.1f}×** the Keras example's way, **{layer_call_ratio:.2f}×** keras-hub's cached "
+                 f"layer call (the same tokens every way); peak RSS of the decoding part {rss.peak:,.0f} MiB."]
+    print("\n".join(body), flush=True)
+    return body
+
+
+PARTS = {  # --part -> (result, title, docstring paragraph, function)
+    "training": ("transformer-speed", "Transformer training speed", 2, training_part),
+    "decoding": ("transformer-decoding", "Transformer decoding speed: cached against recomputing", 3, decoding_part),
+}
+
+
+def main(argv=None):
+    parser = argument_parser(__doc__)
+    parser.add_argument("--part", choices=["training", "decoding", "both"], default="both")
+    parser.add_argument("--batches", type=int, default=24, help="batches per timed epoch (training)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per variant (median)")
+    parser.add_argument("--repeats-decoding", type=int, default=5, help="timed decodings per variant (median)")
+    args = parser.parse_args(argv)
+    for part in (["training", "decoding"] if args.part == "both" else [args.part]):
+        name, title, paragraph, run = PARTS[part]
+        body = run(args)
+        flags = f" --batches {args.batches}" if part == "training" else ""
+        description = (f"`python benchmarks/transformer_speed.py --part {part}{flags} --write`, "
+                       f"{time.strftime('%Y-%m-%d')}: " + __doc__.split("\n\n")[paragraph].replace("\n", " "))
+        report(name, title, description, body, args.write)
 
 
 if __name__ == "__main__":

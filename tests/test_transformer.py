@@ -44,7 +44,7 @@ def test_cached_steps_give_the_teacher_forced_logits(normalize_first, tie_embedd
     np.testing.assert_allclose(steps[0], full[0], atol=1e-5)
     np.testing.assert_allclose(steps[1, :3], full[1, :3], atol=1e-5)
     np.testing.assert_array_equal(state["index"].numpy(), [6, 6])
-    assert [c.shape for c in state["cache"]] == [(2, 2, 6, 2, 4)] * 2
+    assert [c.shape for c in state["keys"] + state["values"]] == [(2, 2, 6, 4)] * 4
 
 
 def test_step_returns_the_chosen_layers_cross_attention_averaged_over_heads():

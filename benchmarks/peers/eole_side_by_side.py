@@ -33,8 +33,10 @@ then; its last checkpoint, saved every 100 steps, is scored). Reported:
 target tokens/s of training (eole's log lines; kseq2seq's progress lines; the
 first window, which traces or warms up, left out), steps trained, beam-4
 decoding of the 1,014 validation sentences (batch 64, GNMT length penalty 0.6,
-at most 64 pieces) in sentences/s, and cased sacreBLEU of the detokenized
-output. Both decode with eole's stopping rule (a sentence is done when its
+at most 64 pieces) in sentences/s, the outputs' mean length in WordPiece
+pieces (a barely trained model's outputs can be much longer or shorter than
+the references' 14.6, and decoding time grows with them), and cased
+sacreBLEU of the detokenized output. Both decode with eole's stopping rule (a sentence is done when its
 best candidate ends: kseq2seq's `early_stopping=True`); kseq2seq's default,
 exact stop is reported beside it. Needs ../shared/data/multi30k.
 """
@@ -218,7 +220,8 @@ def decode_eole(folder, model):
     times = re.findall(r"(Step 0 time|Subsequent prediction time including all) \(s\): ([\d.]+)", result.stdout + result.stderr)
     seconds = sum(float(value) for _, value in times)
     with open(output, encoding="utf-8") as f:
-        return detokenize(f.readlines()), seconds
+        lines = f.readlines()
+    return detokenize(lines), seconds, sum(len(line.split()) for line in lines) / len(lines)
 
 
 class Rates:
@@ -257,7 +260,9 @@ def decode_ours(task, sources, early_stopping=True):
     task.generate(sources[:64], sampler="beam", **options)  # traces the beam search once
     start = time.perf_counter()
     texts = task.generate(sources, sampler="beam", **options)
-    return texts, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    pieces = [len(p) for p in _pieces(task.preprocessor.target_tokenizer, texts)]
+    return texts, seconds, sum(pieces) / len(pieces)
 
 
 def main():
@@ -274,26 +279,29 @@ def main():
     sources, references = [s for s, _ in validation], [t for _, t in validation]
     rows = {}
     eole = train_eole(folder, args.minutes, args.architecture)
-    texts, seconds = decode_eole(folder, eole["model"])
-    rows["eole 0.6.4 (PyTorch 2.13.0, CPU)"] = {**eole, "decode_s": seconds,
+    texts, seconds, length = decode_eole(folder, eole["model"])
+    rows["eole 0.6.4 (PyTorch 2.13.0, CPU)"] = {**eole, "decode_s": seconds, "length": length,
                                                  "bleu": corpus_bleu(texts, references).score}
     ours = train_ours(task, train, args.minutes, args.architecture)
-    texts, seconds = decode_ours(task, sources)
-    exact_texts, exact_seconds = decode_ours(task, sources, early_stopping=False)
-    rows["kseq2seq (TensorFlow)"] = {**ours, "decode_s": seconds, "bleu": corpus_bleu(texts, references).score,
+    texts, seconds, length = decode_ours(task, sources)
+    exact_texts, exact_seconds, _ = decode_ours(task, sources, early_stopping=False)
+    rows["kseq2seq (TensorFlow)"] = {**ours, "decode_s": seconds, "length": length,
+                                     "bleu": corpus_bleu(texts, references).score,
                                      "exact_decode_s": exact_seconds,
                                      "exact_bleu": corpus_bleu(exact_texts, references).score}
     print(json.dumps(rows, indent=1))
     base = rows["eole 0.6.4 (PyTorch 2.13.0, CPU)"]
     rate = lambda seconds: len(sources) / seconds  # noqa: E731
     body = ["| toolkit | steps in the budget | training target tokens/s | beam-4 decoding sentences/s | "
-            "validation BLEU (cased) | exact stop: sentences/s, BLEU |", "|---|---:|---:|---:|---:|---:|"]
+            "output pieces per sentence | validation BLEU (cased) | exact stop: sentences/s, BLEU |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
     for name, row in rows.items():
         exact = (f"{rate(row['exact_decode_s']):.1f} ({rate(row['exact_decode_s']) / rate(base['decode_s']):.2f}x), "
                  f"{row['exact_bleu']:.2f}" if "exact_decode_s" in row else "–")
         body.append(f"| {name} | {row['steps']:,} | {row['target_tokens_per_s']:,.0f} "
                     f"({row['target_tokens_per_s'] / base['target_tokens_per_s']:.2f}x) | {rate(row['decode_s']):.1f} "
-                    f"({rate(row['decode_s']) / rate(base['decode_s']):.2f}x) | {row['bleu']:.2f} | {exact} |")
+                    f"({rate(row['decode_s']) / rate(base['decode_s']):.2f}x) | {row['length']:.1f} | {row['bleu']:.2f} "
+                    f"| {exact} |")
     paragraphs = __doc__.split("\n\n")
     chosen = ARCHITECTURES[args.architecture]
     described = paragraphs[chosen["paragraph"]] + " " + paragraphs[4]

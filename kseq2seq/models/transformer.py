@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from kseq2seq.layers.padding import mask_input, padding_mask
 from kseq2seq.layers.transformer import TransformerDecoderLayer
+from kseq2seq.layers.transformer_step import decode_position
 from kseq2seq.models.backbone import Backbone
 from kseq2seq.utils import check_bool, check_positive_int, constructor_args, set_dtype_policy
 
@@ -160,11 +161,12 @@ class TransformerBackbone(Backbone):
         """Runs the encoder once and projects every decoder layer's cross-attention keys and values.
 
         Returns `(memory, state)`: `memory` holds `encoder_output`
-        `[batch, S, hidden]`, `encoder_padding_mask` and `cross_cache`, one
-        `[batch, 2, S, heads, head_dim]` per layer; `state` holds the empty
-        self-attention `cache`, one `[batch, 2, max_target_length, heads,
-        head_dim]` per layer (TFLite slices at most 5 dimensions), and each
-        row's next position `index` `[batch]`.
+        `[batch, S, hidden]`, `encoder_padding_mask` and, one per layer,
+        `cross_keys` and `cross_values` `[batch, heads, S, head_dim]`; `state`
+        holds the empty self-attention caches `keys` and `values`, one
+        `[batch, heads, max_target_length, head_dim]` per layer (heads before
+        positions, so attention products need no transposes), and each row's
+        next position `index` `[batch]`.
         """
         if isinstance(encoder_inputs, dict):
             token_ids, mask = encoder_inputs["encoder_token_ids"], encoder_inputs.get("encoder_padding_mask")
@@ -172,33 +174,34 @@ class TransformerBackbone(Backbone):
             token_ids, mask = encoder_inputs, None
         mask = padding_mask(token_ids, mask)
         encoded = self._encode_sequence(token_ids, mask)
-        cross = [tf.stack([layer._cross_attention_layer._key_dense(encoded),
-                           layer._cross_attention_layer._value_dense(encoded)], axis=1)
-                 for layer in self.decoder_layers]
-        memory = {"encoder_output": encoded, "encoder_padding_mask": mask, "cross_cache": tuple(cross)}
         batch_size = tf.shape(token_ids)[0]
         head_dim = self.hidden_dim // self.num_heads
-        shape = [batch_size, 2, self.max_target_length, self.num_heads, head_dim]
-        cache = tuple(tf.zeros(shape, encoded.dtype) for _ in self.decoder_layers)
-        return memory, {"cache": cache, "index": tf.zeros([batch_size], tf.int32)}
+        empty = tf.zeros([batch_size, self.num_heads, self.max_target_length, head_dim], encoded.dtype)
+        heads_first = lambda dense: tf.transpose(dense(encoded), [0, 2, 1, 3])  # noqa: E731
+        memory = {"encoder_output": encoded, "encoder_padding_mask": mask,
+                  "cross_keys": tuple(heads_first(layer._cross_attention_layer._key_dense)
+                                      for layer in self.decoder_layers),
+                  "cross_values": tuple(heads_first(layer._cross_attention_layer._value_dense)
+                                        for layer in self.decoder_layers)}
+        state = {"keys": (empty,) * self.num_layers, "values": (empty,) * self.num_layers,
+                 "index": tf.zeros([batch_size], tf.int32)}
+        return memory, state
 
     def step(self, token_ids, state, memory):
         """One position: `(logits [batch, vocab], state, cross-attention weights [batch, S])`."""
         # Every row of a decoding is at the same position, so the first row's index serves all.
         index = state["index"][0]
-        x = self.decoder_embedding(token_ids[:, tf.newaxis], start_index=index)
+        x = self.decoder_embedding(token_ids[:, tf.newaxis], start_index=index)[:, 0]
         chosen = self.attention_layer % self.num_layers
-        caches, weights = [], None
+        keys, values = list(state["keys"]), list(state["values"])
         for i, layer in enumerate(self.decoder_layers):
-            outputs = layer(x, memory["encoder_output"], encoder_padding_mask=memory["encoder_padding_mask"],
-                            self_attention_cache=state["cache"][i], self_attention_cache_update_index=index,
-                            cross_attention_cache=memory["cross_cache"][i], return_cross_attention=i == chosen)
-            x, cache = outputs[0], outputs[1]
-            caches.append(cache)
+            x, keys[i], values[i], layer_weights = decode_position(
+                layer, x, keys[i], values[i], memory["cross_keys"][i], memory["cross_values"][i],
+                memory["encoder_padding_mask"], index)
             if i == chosen:
-                weights = tf.reduce_mean(tf.cast(outputs[3], tf.float32), axis=1)[:, 0]
-        logits = self._logits(x)[:, 0]
-        return logits, {"cache": tuple(caches), "index": state["index"] + 1}, weights
+                weights = tf.reduce_mean(tf.cast(layer_weights, tf.float32), axis=1)
+        state = {"keys": tuple(keys), "values": tuple(values), "index": state["index"] + 1}
+        return self._logits(x), state, weights
 
     @classmethod
     def from_preset_config(cls, config, preprocessor):
