@@ -53,3 +53,6 @@ def test_positions_after_the_index_are_not_attended():
     np.testing.assert_allclose(dirty[0].numpy(), clean[0].numpy(), atol=1e-5)
     np.testing.assert_array_equal(dirty[1].numpy()[:, :, 1:], 1e3)  # written at the index only
     np.testing.assert_array_equal(dirty[1].numpy()[:, :, 0], clean[1].numpy()[:, :, 0])
+    # a source with no position to attend to gets no weight anywhere, as keras' masked softmax gives
+    hidden = decode_position(layer, x, empty, empty, *cross, tf.zeros([1, SOURCE], bool), 0)
+    np.testing.assert_array_equal(hidden[3].numpy(), 0.0)
