@@ -1,10 +1,12 @@
 """Level 1: keras-hub's Transformer decoder layer, able to hand back its cross-attention weights.
 
 `keras_hub.layers.TransformerDecoder` returns its caches but never the
-cross-attention weights, which `return_attention` and `plot_attention`
-need. Keras documents `MultiHeadAttention._compute_attention` as the
-method to override for a custom attention; this layer wraps it for one call
-to keep the weights it computes, so the math is keras-hub's own.
+cross-attention weights of a full (teacher-forced) pass; decoding steps get
+theirs from `transformer_step.decode_position`. Keras documents
+`MultiHeadAttention._compute_attention` as the method to override for a
+custom attention; this layer wraps it for one call to keep the weights it
+computes, so the math is keras-hub's own (the tests check the decoding
+steps' weights against it).
 """
 
 import keras
