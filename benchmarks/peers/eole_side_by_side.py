@@ -29,16 +29,16 @@ vocabularies (8,000 per language) from the training text, and eole reads the
 training text in those pieces, space-separated, with those vocabularies.
 
 Each trains for `--minutes` of wall clock from its first step (eole is stopped
-then; its last checkpoint, saved every 100 steps, is scored). Reported:
-target tokens/s of training (eole's log lines; kseq2seq's progress lines; the
-first window, which traces or warms up, left out), steps trained, beam-4
-decoding of the 1,014 validation sentences (batch 64, GNMT length penalty 0.6,
-at most 64 pieces) in sentences/s, the outputs' mean length in WordPiece
-pieces (a barely trained model's outputs can be much longer or shorter than
-the references' 14.6, and decoding time grows with them), and cased
-sacreBLEU of the detokenized output. Both decode with eole's stopping rule (a sentence is done when its
-best candidate ends: kseq2seq's `early_stopping=True`); kseq2seq's default,
-exact stop is reported beside it. Needs ../shared/data/multi30k.
+then; its last checkpoint, saved every 100 steps, is scored). Reported: target
+tokens/s of training (eole's log lines; kseq2seq's progress lines; the first
+window, which traces or warms up, left out), steps trained, beam-4 decoding of
+the 1,014 validation sentences (batch 64, GNMT length penalty 0.6, at most 64
+pieces) in sentences/s, the outputs' mean length in WordPiece pieces (a barely
+trained model's outputs can be much longer or shorter than the references'
+14.6, and decoding time grows with them), and cased sacreBLEU of the
+detokenized output. Both decode with eole's stopping rule (a sentence is done
+when its best candidate ends: kseq2seq's `early_stopping=True`); kseq2seq's
+default, exact stop is reported beside it. Needs ../shared/data/multi30k.
 """
 
 import json
