@@ -48,6 +48,9 @@ def add_parser(commands, argument_default=None):
     train.add_argument("--drop-slot-errors", action="store_true",
                        help="data_to_text: train only on pairs whose reference misses, adds and gets wrong no slot "
                             "of its MR (kseq2seq.slot_errors); the number left out is logged")
+    train.add_argument("--oversample-multi-valued", type=int, metavar="TIMES",
+                       help="data_to_text: repeat each training pair whose MR gives an attribute more than one value "
+                            "(eatType[pub], eatType[restaurant]) to TIMES copies (after --drop-slot-errors)")
     train.add_argument("--jit-compile", action="store_true",
                        help="compile each training step with XLA (one compilation per batch shape)")
     train.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
@@ -65,7 +68,8 @@ def add_parser(commands, argument_default=None):
 TRAIN_FIELDS = ("task", "preset", "dataset", "data", "validation_data", "source_file", "target_file", "tsv",
                 "validation_source_file", "validation_target_file", "output", "overwrite", "checkpoint_dir",
                 "checkpoint_every", "keep_checkpoints", "early_stopping", "lr_decay_factor", "lr_decay_patience",
-                "average_last", "progress_every", "max_steps", "drop_long", "drop_slot_errors", "jit_compile",
+                "average_last", "progress_every", "max_steps", "drop_long", "drop_slot_errors",
+                "oversample_multi_valued", "jit_compile",
                 "mixed_precision", "epochs", "batch_size", "limit", "time_budget", "seed", "set")
 
 

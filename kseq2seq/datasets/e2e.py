@@ -5,7 +5,8 @@ commas and newlines) and the cleaned release (`mr,ref,fixed,orig_mr`) as
 `(mr, ref)` pairs, one row each. `group_references` gathers the references
 of each distinct MR, as the challenge scores a system: one output per MR.
 `faithful_pairs` keeps the pairs whose reference says exactly the slots of
-its MR (by `kseq2seq.slot_errors`), to train on. `load_restaurants`
+its MR (by `kseq2seq.slot_errors`), to train on; `oversample_multi_valued`
+repeats the pairs whose MR gives an attribute two values. `load_restaurants`
 generates E2E-style MRs of invented restaurants with varied templated
 references (seeded), so `kseq2seq demo --task data_to_text` needs no
 download.
@@ -71,6 +72,32 @@ def faithful_pairs(pairs):
         return not (errors["missing"] or errors["added"] or errors["wrong"])
 
     return [(mr, ref) for mr, ref in pairs if faithful(mr, ref)]
+
+
+def oversample_multi_valued(pairs, times):
+    """`pairs` with each pair whose MR gives an attribute more than one value repeated to `times` copies in all.
+
+    The cleaned release's automatic re-annotation gives some MRs two values
+    of one attribute (`eatType[coffee shop], eatType[restaurant]`, or two
+    price ranges its matcher read in one reference). They are rarer among the
+    training pairs than among the dev MRs, and a model that seldom saw them
+    says one value and drops the other. The copies are appended after
+    `pairs`, whose order is kept (training shuffles).
+
+    >>> pairs = [("name[A], area[riverside]", "a"), ("name[B], area[riverside], area[city centre]", "b")]
+    >>> [ref for _, ref in oversample_multi_valued(pairs, 3)]
+    ['a', 'b', 'b', 'b']
+    """
+    if not isinstance(times, int) or isinstance(times, bool) or times < 1:
+        raise ValueError(f"Expected `times` to be a positive integer. Received: times={times!r}")
+    pairs = list(pairs)
+    multi_valued = [pair for pair in pairs if _gives_an_attribute_twice(pair[0])]
+    return pairs + multi_valued * (times - 1)
+
+
+def _gives_an_attribute_twice(mr):
+    attributes = [attribute for attribute, _ in parse_mr(mr)]
+    return len(attributes) != len(set(attributes))
 
 
 def group_references(pairs):

@@ -47,13 +47,14 @@ def template(mr):
 def data_to_text_pairs(options):
     """`--dataset restaurants` (generated), or `--data`/`--validation-data` E2E CSV files.
 
-    `--drop-slot-errors` keeps the training pairs `faithful_pairs` keeps (after `--limit`); validation is left whole.
+    `--drop-slot-errors` keeps the training pairs `faithful_pairs` keeps (after `--limit`), then
+    `--oversample-multi-valued N` repeats those whose MR gives an attribute two values; validation is left whole.
     """
     from kseq2seq.datasets.e2e import load_e2e_csv, load_restaurants
 
     if options.dataset == "restaurants":
         train, validation, _ = load_restaurants(num_train=options.limit or 2000, num_test=0, seed=options.seed or 0)
-        return _faithful_if_asked(train, options, "the generated restaurants"), validation
+        return _oversampled_if_asked(_faithful_if_asked(train, options, "the generated restaurants"), options), validation
     if options.dataset:
         raise ValueError("Expected --dataset restaurants for --task data_to_text. "
                          f"Received: --dataset {options.dataset}")
@@ -61,6 +62,7 @@ def data_to_text_pairs(options):
         raise ValueError("Expected --dataset restaurants or --data (an E2E CSV) for --task data_to_text. "
                          "Received: none")
     train = _faithful_if_asked(load_e2e_csv(options.data, limit=options.limit), options, repr(options.data))
+    train = _oversampled_if_asked(train, options)
     validation = load_e2e_csv(options.validation_data) if options.validation_data else None
     return train, validation
 
@@ -78,6 +80,21 @@ def _faithful_if_asked(train, options, source):
                 "slot of the MR); %s MRs remain", f"{len(train) - len(kept):,}", f"{len(train):,}",
                 f"{len({mr for mr, _ in kept}):,}")
     return kept
+
+
+def _oversampled_if_asked(train, options):
+    from kseq2seq.datasets.e2e import oversample_multi_valued
+
+    times = getattr(options, "oversample_multi_valued", None)
+    if times is None:
+        return train
+    if times < 1:
+        raise ValueError(f"Expected --oversample-multi-valued to be at least 1. Received: {times}")
+    oversampled = oversample_multi_valued(train, times)
+    copies = (len(oversampled) - len(train)) // max(times - 1, 1)
+    logger.info("--oversample-multi-valued %s: %s training pairs give an attribute more than one value; "
+                "%s pairs in all", times, f"{copies:,}" if times > 1 else "the", f"{len(oversampled):,}")
+    return oversampled
 
 
 def read_records(lines):

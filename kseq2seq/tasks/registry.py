@@ -113,7 +113,7 @@ register_task("data_to_text", "kseq2seq.tasks.data_to_text:DataToText",
               evaluate="kseq2seq.tasks.data_to_text_io:evaluate_data_to_text",
               read_inputs="kseq2seq.tasks.data_to_text_io:read_records", demo="kseq2seq.tasks.data_to_text_io:run_demo",
               description="record (E2E meaning representation) to text: BLEU, ROUGE-L, slot error rate",
-              datasets=("restaurants",), train_options=("drop_slot_errors",))
+              datasets=("restaurants",), train_options=("drop_slot_errors", "oversample_multi_valued"))
 register_task("speech", "kseq2seq.tasks.transcriber:Transcriber", train_data="kseq2seq.tasks.speech_io:speech_pairs",
               evaluate="kseq2seq.tasks.speech_io:evaluate_speech", read_inputs="kseq2seq.tasks.task_io:read_paths",
               demo="kseq2seq.tasks.speech_io:run_demo", description="speech (WAV) to transcript: WER, CER",
