@@ -1,6 +1,7 @@
 """The audio front end, listener and preprocessor, against NumPy references."""
 
 import io
+import re
 import wave
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from kseq2seq.datasets.speech import resample_array
-from kseq2seq.layers.audio import LogMelSpectrogram, SpecAugment, WaveformAugment
+from kseq2seq.layers.audio import LogMelSpectrogram, SpecAugment, WaveformAugment, warp_frequencies
 from kseq2seq.layers.audio_encoders import SpeechEncoder, reduced_length
 from kseq2seq.preprocessors.audio import AudioPreprocessor, resample, wav_bytes
 from kseq2seq.tokenizers import WordTokenizer
@@ -58,6 +59,49 @@ def test_log_mel_checks_its_arguments():
     with pytest.raises(ValueError, match="upper_edge_hz"):
         LogMelSpectrogram(8000, upper_edge_hz=6000)
     assert LogMelSpectrogram(16000).fft_length == 512  # a 400-sample frame
+
+
+def numpy_warp(power, factor, boundary=0.8):
+    """One utterance's `[frames, bins]` power read at Jaitly and Hinton's warped bins (float64)."""
+    n = power.shape[1] - 1
+    k = np.arange(n + 1, dtype=np.float64)
+    knee = boundary * n * min(factor, 1.0)
+    line = n - (n - knee) / (n - knee / factor) * (n - k)
+    source = np.where(k <= knee / factor, factor * k, line)
+    return np.stack([np.interp(source, k, row) for row in power])
+
+
+def test_frequency_warp_equals_numpy_reference_and_moves_a_tone():
+    power = np.random.default_rng(0).uniform(0, 2, (3, 4, 129)).astype(np.float32)
+    factors = [0.9, 1.0, 1.13]
+    warped = warp_frequencies(tf.constant(power), tf.constant(factors)).numpy()
+    for row, factor in enumerate(factors):
+        np.testing.assert_allclose(warped[row], numpy_warp(power[row].astype(np.float64), factor), atol=2e-5)
+    np.testing.assert_array_equal(warped[1], power[1])
+    np.testing.assert_array_equal(warped[..., [0, -1]], power[..., [0, -1]])  # the band stays whole
+    # A 1 kHz tone (bin 32 of a 256-point FFT at 8 kHz) read through a factor of 0.9 lies at bin 32 / 0.9.
+    tone = np.sin(np.arange(4000) * 2 * np.pi * 1000 / 8000).astype(np.float32)[None]
+    layer = LogMelSpectrogram(8000, frequency_warp=[0.9, 0.9], normalize=False)
+    stft = tf.signal.stft(tone, 200, 80, 256, window_fn=tf.signal.hann_window)
+    spectrum = warp_frequencies(tf.abs(stft) ** 2, tf.constant([0.9]))[0].numpy().mean(0)
+    assert spectrum.argmax() in (35, 36)
+    assert layer(tone, training=True)[0][0].numpy().mean(0).argmax() > layer(tone)[0][0].numpy().mean(0).argmax()
+
+
+def test_frequency_warp_draws_a_factor_while_training_only():
+    waveform = np.random.default_rng(1).normal(0, 0.1, (2, 4000)).astype(np.float32)
+    plain, _ = LogMelSpectrogram(8000)(waveform)
+    layer = LogMelSpectrogram(8000, frequency_warp=[0.9, 1.1], seed=3)
+    np.testing.assert_array_equal(layer(waveform)[0], plain)
+    assert np.abs(layer(waveform, training=True)[0].numpy() - plain.numpy()).max() > 0.05
+    unwarped = LogMelSpectrogram(8000, frequency_warp=[1.0, 1.0])(waveform, training=True)[0]
+    np.testing.assert_array_equal(unwarped, plain)
+    assert LogMelSpectrogram.from_config(layer.get_config()).frequency_warp == [0.9, 1.1]
+    assert len(LogMelSpectrogram(8000).weights) == 0  # models saved before the option load as they were
+    for bad in ([1.1, 0.9], [0.2, 1.0], 0.9):
+        with pytest.raises(ValueError, match=rf"Expected frequency_warp to be None or a range \[low, high\] of factors "
+                           rf"within \[0.5, 2\]. Received: frequency_warp={re.escape(repr(bad))}"):
+            LogMelSpectrogram(8000, frequency_warp=bad)
 
 
 @pytest.mark.parametrize("pyramid,reductions", [(False, 2), (True, 3)])

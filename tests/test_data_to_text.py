@@ -184,6 +184,41 @@ def test_drop_slot_errors_trains_on_the_faithful_pairs_only(tmp_path, caplog, ca
             in capsys.readouterr().err)
 
 
+def test_oversample_multi_valued_repeats_the_pairs_whose_mr_gives_an_attribute_twice(tmp_path, caplog, capsys):
+    import argparse
+    import logging
+
+    from kseq2seq.datasets.e2e import oversample_multi_valued
+    from kseq2seq.tasks.data_to_text_io import data_to_text_pairs
+
+    two = "name[Mi], eatType[pub], eatType[restaurant]"
+    data = tmp_path / "train.csv"
+    data.write_text(f'mr,ref\n"name[Mi], eatType[pub]",Mi is a pub.\n"{two}",Mi is a pub and restaurant.\n'
+                    f'"{two}",Mi is a cheap pub.\n', encoding="utf-8")
+    options = argparse.Namespace(dataset=None, data=str(data), validation_data=None, limit=None,
+                                 drop_slot_errors=False, oversample_multi_valued=3)
+    with caplog.at_level(logging.INFO, logger="kseq2seq.tasks.data_to_text_io"):
+        train, _ = data_to_text_pairs(options)
+    assert train == [("name[Mi], eatType[pub]", "Mi is a pub."), (two, "Mi is a pub and restaurant."),
+                     (two, "Mi is a cheap pub."), *[(two, "Mi is a pub and restaurant."), (two, "Mi is a cheap pub.")] * 2]
+    assert "2 training pairs give an attribute more than one value; 7 pairs in all" in caplog.text
+    options.drop_slot_errors = True  # dropped first: the unfaithful pair is not repeated
+    assert data_to_text_pairs(options)[0] == [("name[Mi], eatType[pub]", "Mi is a pub."),
+                                              *[(two, "Mi is a pub and restaurant.")] * 3]
+    options.oversample_multi_valued = 1
+    assert len(data_to_text_pairs(options)[0]) == 2
+    options.oversample_multi_valued = 0
+    with pytest.raises(ValueError, match="Expected --oversample-multi-valued to be at least 1. Received: 0"):
+        data_to_text_pairs(options)
+    with pytest.raises(ValueError, match=r"Expected `times` to be a positive integer. Received: times=2.0"):
+        oversample_multi_valued(train, 2.0)
+    code, _ = run(["train", "--task", "translation", "--preset", "multi30k_gru_wordpiece", "--dataset", "dates",
+                   "--oversample-multi-valued", "2", "--output", str(tmp_path / "m")])
+    assert code == 2
+    assert ("Expected --oversample-multi-valued only with --task data_to_text. Received: --task translation"
+            in capsys.readouterr().err)
+
+
 @pytest.mark.large
 def test_e2e_preset_on_the_shared_e2e_data_passes_a_dev_floor(tmp_path, report_figure):
     """The documented E2E command, cut to 300 steps, scored on all of dev."""

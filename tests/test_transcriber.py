@@ -120,6 +120,22 @@ def test_save_and_load_keep_the_transcripts(tiny_transcriber, spoken_numbers, tm
     assert _texts_and_scores(restored, audio) == _texts_and_scores(tiny_transcriber, audio)
 
 
+def test_frequency_warp_is_drawn_in_fit_and_kept_by_save(spoken_numbers, tmp_path):
+    keras.utils.set_random_seed(0)
+    task = kseq2seq.Transcriber.from_preset("las_digits_small", train_texts=spoken_numbers[0], units=8, filters=8,
+                                            num_mel_bins=16, frequency_warp=[0.9, 1.1])
+    features = task.backbone.features
+    before = features.seed_generator.state.numpy().copy()
+    task.fit(spoken_numbers[0][:64], epochs=1, verbose=0)
+    assert (features.seed_generator.state.numpy() != before).any()  # the training steps drew warp factors
+    path = str(tmp_path / "warped.keras")
+    task.save(path)
+    restored = keras.models.load_model(path)
+    audio = [a for a, _ in spoken_numbers[2][:4]]
+    assert restored.backbone.features.frequency_warp == [0.9, 1.1]
+    assert _texts_and_scores(restored, audio) == _texts_and_scores(task, audio)  # generation never warps
+
+
 @pytest.mark.large  # exports: kept out of the fast suite's 10 minutes
 def test_exports_take_wav_bytes_and_a_float_waveform(tiny_transcriber, spoken_numbers, tmp_path):
     path = tiny_transcriber.export(str(tmp_path / "1"), formats=("saved_model", "tflite"))

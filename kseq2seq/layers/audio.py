@@ -1,4 +1,4 @@
-"""Level 1: audio front end: waveform -> normalized log-mel features, and SpecAugment masking.
+"""Level 1: audio front end: waveform -> normalized log-mel features, and the training augmentations.
 
     features, frame_mask = LogMelSpectrogram(sample_rate=8000)(waveform, waveform_mask)
     waveform: float [batch, samples] at `sample_rate`, 0-padded; mask True at real samples
@@ -10,6 +10,11 @@ with `normalize=True`, standardized per utterance and mel bin over its real
 frames; padded frames are 0. The short-time Fourier transform uses an FFT of
 `fft_length` (the next power of two above the frame by default), which
 TFLite converts to its builtin RFFT, so an exported model takes a waveform.
+
+While training only, `frequency_warp` stretches each utterance's spectrum
+along the frequency axis by a random factor (vocal tract length
+perturbation, Jaitly and Hinton 2013: `warp_frequencies`), so that a few
+training speakers stand for many voices.
 """
 
 import keras
@@ -25,6 +30,31 @@ def next_power_of_two(n):
     return 1 << (int(n) - 1).bit_length()
 
 
+def warp_frequencies(power, factors, boundary=0.8):
+    """`power` `[batch, frames, bins]` (0 Hz to the Nyquist frequency) with row b's frequency axis warped by `factors[b]`.
+
+    The output at bin k is the input at bin w(k), linearly interpolated,
+    where w is Jaitly and Hinton's piecewise-linear warp: w(k) = a * k up to
+    `boundary` * N * min(a, 1) / a (N the Nyquist bin), then the straight line
+    to w(N) = N, so the band stays whole and nothing is read past it. A factor
+    of 1 changes nothing.
+    """
+    bins = tf.shape(power)[-1]
+    nyquist = tf.cast(bins - 1, power.dtype)
+    k = tf.range(tf.cast(bins, power.dtype))[tf.newaxis, :]
+    a = tf.cast(factors, power.dtype)[:, tf.newaxis]
+    knee = boundary * nyquist * tf.minimum(a, 1.0)  # w(cut), where the two pieces meet
+    cut = knee / a
+    source = tf.where(k <= cut, a * k, nyquist - (nyquist - knee) / (nyquist - cut) * (nyquist - k))
+    source = tf.clip_by_value(source, 0.0, nyquist)
+    below = tf.minimum(tf.cast(tf.floor(source), tf.int32), bins - 1)
+    above = tf.minimum(below + 1, bins - 1)
+    fraction = (source - tf.cast(below, power.dtype))[:, tf.newaxis, :]
+    low = tf.gather(power, below, axis=2, batch_dims=1)
+    high = tf.gather(power, above, axis=2, batch_dims=1)
+    return low + fraction * (high - low)
+
+
 @keras.saving.register_keras_serializable(package="kseq2seq")
 class LogMelSpectrogram(keras.layers.Layer):
     """Log-mel features of a padded waveform batch (see the module docstring).
@@ -35,10 +65,13 @@ class LogMelSpectrogram(keras.layers.Layer):
         fft_length: a power of two >= the frame (default: the next one).
         num_mel_bins, lower_edge_hz, upper_edge_hz (default: sample_rate / 2).
         normalize: per-utterance mean/variance normalization over real frames.
+        frequency_warp: None, or a range `[low, high]` of warp factors drawn
+            per utterance while training (`warp_frequencies`), e.g. `[0.9, 1.1]`.
+        seed: the warp factors' seed.
     """
 
     def __init__(self, sample_rate=8000, frame_length_ms=25.0, frame_step_ms=10.0, fft_length=None, num_mel_bins=40,
-                 lower_edge_hz=20.0, upper_edge_hz=None, normalize=True, **kwargs):
+                 lower_edge_hz=20.0, upper_edge_hz=None, normalize=True, frequency_warp=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.sample_rate = check_positive_int("sample_rate", sample_rate, minimum=1000)
         self.frame_length_ms = float(frame_length_ms)
@@ -60,6 +93,10 @@ class LogMelSpectrogram(keras.layers.Layer):
             raise ValueError(f"Expected 0 <= lower_edge_hz < upper_edge_hz <= sample_rate / 2 "
                              f"({self.sample_rate / 2:g}). Received: {self.lower_edge_hz:g}, {self.upper_edge_hz:g}")
         self.normalize = check_bool("normalize", normalize)
+        self.frequency_warp = _check_warp(frequency_warp)
+        self.seed = seed
+        if self.frequency_warp is not None:  # only then: models saved without it keep their variables
+            self.seed_generator = keras.random.SeedGenerator(seed)
 
     def mel_matrix(self):
         """`[fft_length // 2 + 1, num_mel_bins]`: linear power -> mel power (HTK mel scale)."""
@@ -70,7 +107,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         """Frames of `num_samples` real samples (int tensor): 0 below one frame."""
         return tf.maximum(0, 1 + (num_samples - self.frame_length) // self.frame_step)
 
-    def call(self, waveform, waveform_mask=None):
+    def call(self, waveform, waveform_mask=None, training=False):
         waveform = tf.cast(waveform, tf.float32)
         length = tf.shape(waveform)[1]
         if waveform_mask is None:
@@ -82,6 +119,9 @@ class LogMelSpectrogram(keras.layers.Layer):
         stft = tf.signal.stft(waveform, self.frame_length, self.frame_step, self.fft_length,
                               window_fn=tf.signal.hann_window, pad_end=False)
         power = tf.math.real(stft) ** 2 + tf.math.imag(stft) ** 2
+        if training and self.frequency_warp is not None:
+            factors = keras.random.uniform(tf.shape(power)[:1], *self.frequency_warp, seed=self.seed_generator)
+            power = warp_frequencies(power, factors)
         features = tf.math.log(tf.matmul(power, self.mel_matrix()) + LOG_OFFSET)
         frames = tf.shape(features)[1]
         # expand_dims, not new-axis slices, which TFLite's builtin StridedSlice does not take.
@@ -94,7 +134,7 @@ class LogMelSpectrogram(keras.layers.Layer):
             features = (features - mean) * tf.math.rsqrt(variance + VARIANCE_FLOOR)
         return tf.cast(features * weights, self.compute_dtype), frame_mask
 
-    def compute_output_spec(self, waveform, waveform_mask=None):
+    def compute_output_spec(self, waveform, waveform_mask=None, training=False):
         batch = waveform.shape[0]
         return (keras.KerasTensor((batch, None, self.num_mel_bins), dtype=self.compute_dtype),
                 keras.KerasTensor((batch, None), dtype="bool"))
@@ -103,7 +143,18 @@ class LogMelSpectrogram(keras.layers.Layer):
         return {**super().get_config(), "sample_rate": self.sample_rate, "frame_length_ms": self.frame_length_ms,
                 "frame_step_ms": self.frame_step_ms, "fft_length": self.fft_length,
                 "num_mel_bins": self.num_mel_bins, "lower_edge_hz": self.lower_edge_hz,
-                "upper_edge_hz": self.upper_edge_hz, "normalize": self.normalize}
+                "upper_edge_hz": self.upper_edge_hz, "normalize": self.normalize,
+                "frequency_warp": self.frequency_warp, "seed": self.seed}
+
+
+def _check_warp(value):
+    if value is None:
+        return None
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+            and 0.5 <= value[0] <= value[1] <= 2.0):
+        raise ValueError("Expected frequency_warp to be None or a range [low, high] of factors within [0.5, 2]. "
+                         f"Received: frequency_warp={value!r}")
+    return [float(v) for v in value]
 
 
 def _check_range(name, value):

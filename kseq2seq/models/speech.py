@@ -21,7 +21,8 @@ class SpeechBackbone(Backbone):
     for the batch-1 TFLite model). Output: logits `[batch, T, vocabulary]`.
     The features are computed inside the model, so every export takes a
     waveform; while training only, `gain_db`/`noise_snr_db` augment the
-    waveform (`WaveformAugment`) and SpecAugment masks the features.
+    waveform (`WaveformAugment`), `frequency_warp` warps each spectrum
+    (`LogMelSpectrogram`) and SpecAugment masks the features.
 
     Example:
 
@@ -36,11 +37,11 @@ class SpeechBackbone(Backbone):
                  frame_step_ms=10.0, filters=128, num_conv_layers=2, units=128, num_encoder_layers=2, pyramid=False,
                  cell_type="gru", embedding_dim=64, attention="bahdanau", dropout=0.0, time_masks=0,
                  time_mask_width=10, frequency_masks=0, frequency_mask_width=6, gain_db=None, noise_snr_db=None,
-                 dtype=None, **kwargs):
+                 frequency_warp=None, dtype=None, **kwargs):
         # === Layers ===
         self.waveform_augment = WaveformAugment(gain_db, noise_snr_db, dtype=dtype, name="waveform_augment")
         self.features = LogMelSpectrogram(sample_rate, frame_length_ms, frame_step_ms, num_mel_bins=num_mel_bins,
-                                          dtype=dtype, name="log_mel")
+                                          frequency_warp=frequency_warp, dtype=dtype, name="log_mel")
         self.spec_augment = SpecAugment(time_masks, time_mask_width, frequency_masks, frequency_mask_width,
                                         dtype=dtype, name="spec_augment")
         self.encoder = SpeechEncoder(filters, num_conv_layers, units, cell_type, num_encoder_layers, pyramid, dropout,
@@ -80,6 +81,7 @@ class SpeechBackbone(Backbone):
         self.frequency_mask_width = frequency_mask_width
         self.gain_db = gain_db
         self.noise_snr_db = noise_snr_db
+        self.frequency_warp = frequency_warp
 
     def _listen(self, waveform, waveform_mask, augment=False):
         if augment:
@@ -119,5 +121,5 @@ class SpeechBackbone(Backbone):
         names = ("target_vocabulary_size", "sample_rate", "num_mel_bins", "frame_length_ms", "frame_step_ms",
                  "filters", "num_conv_layers", "units", "num_encoder_layers", "pyramid", "cell_type",
                  "embedding_dim", "attention", "dropout", "time_masks", "time_mask_width", "frequency_masks",
-                 "frequency_mask_width", "gain_db", "noise_snr_db")
+                 "frequency_mask_width", "gain_db", "noise_snr_db", "frequency_warp")
         return {**super().get_config(), **{name: getattr(self, name) for name in names}}

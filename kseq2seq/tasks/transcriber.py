@@ -21,6 +21,8 @@ _COMMON = {
     "learning_rate": 2e-3,
     "clipnorm": 1.0,
     "sampler": "greedy",
+    # Vocal tract length perturbation while training: a range of warp factors, e.g. [0.9, 1.1].
+    "frequency_warp": None,
 }
 PRESETS = {
     "las_digits": {
