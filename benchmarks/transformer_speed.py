@@ -21,7 +21,9 @@ keras-hub's layers keep them and passed through each layer's own cached call,
 against a decoder that runs the whole prefix through the decoder stack at
 every step (the encoder once, the last position's logits only), and against
 the Keras example's way (the whole model on the prefix every step); ours also
-under XLA.
+under XLA, and with full-length caches written in place (as XLA and TFLite
+need) against caches that grow a position a step, in greedy and 4-beam
+search.
 """
 
 import os
@@ -127,10 +129,15 @@ def decoding_variants(steps=30):
                                    max_source_length=64, max_target_length=steps)
     source = tf.constant(np.random.default_rng(0).integers(4, VOCAB, (BATCH, 20)), tf.int32)
 
-    def cached():
+    def cached(sampler="greedy"):
         memory, state = backbone.encode(source)
         # end id -1 never comes: every row decodes all `steps` tokens
-        return decoding.decode(backbone.step, state, BATCH, START_ID, -1, steps, memory=memory).token_ids
+        return decoding.decode(backbone.step, state, BATCH, START_ID, -1, steps, memory=memory, sampler=sampler,
+                               num_beams=4).token_ids
+
+    def cached_full_length(sampler="greedy"):
+        with decoding.fixed_shapes():  # caches of every position from the start, written in place
+            return cached(sampler)
 
     def keras_hub_cached():
         """Each decoder layer's own cached call, as keras-hub's generation does it: stacked
@@ -185,13 +192,18 @@ def decoding_variants(steps=30):
                                   shape_invariants=(tf.TensorShape([]), tf.TensorShape([BATCH, None])))
         return prefix[:, 1:]
 
-    functions = {"cached": tf.function(cached), "keras-hub cached": tf.function(keras_hub_cached),
+    functions = {"cached": tf.function(cached), "cached, full length": tf.function(cached_full_length),
+                 "keras-hub cached": tf.function(keras_hub_cached),
                  "recompute": tf.function(recompute),
                  "whole model": tf.function(whole_model),
                  "cached, XLA": tf.function(cached, jit_compile=True)}  # a growing prefix has no XLA shape
     expected = functions["recompute"]().numpy()
     for name, function in functions.items():  # the same tokens every way
         np.testing.assert_array_equal(np.reshape(function().numpy(), expected.shape), expected, err_msg=name)
+    beams = {"beam 4": tf.function(lambda: cached("beam")),
+             "beam 4, full length": tf.function(lambda: cached_full_length("beam"))}
+    np.testing.assert_array_equal(beams["beam 4"]().numpy(), beams["beam 4, full length"]().numpy())
+    functions.update(beams)
     return {name: (lambda f=function: f().numpy()) for name, function in functions.items()}
 
 
@@ -230,21 +242,31 @@ def decoding_part(args):
             step()
     decode_seconds = time_in_turn(steps, args.repeats_decoding)
     body = ["| greedy decoding, batch 64, 30 steps | seconds | tokens/s |", "|---|---|---|"]
-    for name, label in [("cached", "cached self-attention and cross-attention projections (ours)"),
+    for name, label in [("cached", "cached self-attention and cross-attention projections (ours; the caches "
+                                   "grow a position a step)"),
+                        ("cached, full length", "the same, caches of all 30 positions from the start, written "
+                                                "in place (as under XLA and in TFLite)"),
                         ("keras-hub cached", "the same caches through keras-hub's own cached layer call"),
                         ("recompute", "whole prefix through the decoder stack every step"),
                         ("whole model", "whole model (encoder, decoder, every position's logits) every step, "
                                         "as the Keras example decodes"),
                         ("cached, XLA", "cached, compiled with XLA")]:
         body.append(f"| {label} | {decode_seconds[name]:.3f} | {BATCH * 30 / decode_seconds[name]:,.0f} |")
+    body += ["", "| beam search, 4 beams, batch 64, 30 steps | seconds |", "|---|---|"]
+    for name, label in [("beam 4", "cached, the caches grow (ours)"),
+                        ("beam 4, full length", "cached, full-length caches written in place")]:
+        body.append(f"| {label} | {decode_seconds[name]:.3f} |")
     ratio = decode_seconds["recompute"] / decode_seconds["cached"]
     xla_ratio = decode_seconds["recompute"] / decode_seconds["cached, XLA"]
     whole_ratio = decode_seconds["whole model"] / decode_seconds["cached"]
     layer_call_ratio = decode_seconds["keras-hub cached"] / decode_seconds["cached"]
+    growing_ratio = decode_seconds["cached, full length"] / decode_seconds["cached"]
+    beam_ratio = decode_seconds["beam 4, full length"] / decode_seconds["beam 4"]
     body += ["", f"Cached decoding: **{ratio:.1f}×** the recomputing decoder in a plain graph, **{xla_ratio:.1f}×** "
                  f"with the cached one under XLA (the recomputing one's growing prefix has no static shape), "
                  f"**{whole_ratio:.1f}×** the Keras example's way, **{layer_call_ratio:.2f}×** keras-hub's cached "
-                 f"layer call (the same tokens every way); peak RSS of the decoding part {rss.peak:,.0f} MiB."]
+                 f"layer call, **{growing_ratio:.2f}×** full-length caches (**{beam_ratio:.2f}×** in beam search, "
+                 f"where every step reorders the caches; the same tokens every way); peak RSS of the decoding part {rss.peak:,.0f} MiB."]
     print("\n".join(body), flush=True)
     return body
 

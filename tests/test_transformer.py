@@ -47,6 +47,33 @@ def test_cached_steps_give_the_teacher_forced_logits(normalize_first, tie_embedd
     assert [c.shape for c in state["keys"] + state["values"]] == [(2, 2, 6, 4)] * 4
 
 
+def test_growing_caches_give_the_full_length_caches_steps_and_decodings():
+    backbone = tiny_backbone()
+    memory, state = backbone.encode(SOURCE)  # eager: shapes may change, so the caches grow
+    with decoding.fixed_shapes():
+        fixed_memory, fixed_state = backbone.encode(SOURCE)
+    assert [c.shape[2] for c in state["keys"] + fixed_state["keys"]] == [0, 0, 6, 6]
+    for t in range(TARGET.shape[1]):
+        logits, state, weights = backbone.step(tf.constant(TARGET[:, t]), state, memory)
+        fixed_logits, fixed_state, fixed_weights = backbone.step(tf.constant(TARGET[:, t]), fixed_state, fixed_memory)
+        np.testing.assert_allclose(logits, fixed_logits, atol=1e-6)
+        np.testing.assert_allclose(weights, fixed_weights, atol=1e-6)
+        assert state["keys"][1].shape[2] == t + 1
+        np.testing.assert_allclose(state["values"][1], fixed_state["values"][1][:, :, : t + 1], atol=1e-6)
+
+    def run(sampler):
+        memory, state = backbone.encode(SOURCE)
+        return decoding.decode(backbone.step, state, 2, 2, 3, 6, sampler=sampler, memory=memory, num_beams=3,
+                               nbest=3)
+
+    for sampler in ("greedy", "beam"):
+        grown = tf.function(run)(sampler)
+        with decoding.fixed_shapes():
+            fixed = tf.function(run)(sampler)
+        np.testing.assert_array_equal(grown.token_ids, fixed.token_ids)
+        np.testing.assert_allclose(grown.scores, fixed.scores, atol=1e-5)
+
+
 def test_step_returns_the_chosen_layers_cross_attention_averaged_over_heads():
     backbone = tiny_backbone(attention_layer=0)
     _, weights, _ = stepwise_logits(backbone, SOURCE, TARGET)
@@ -104,9 +131,9 @@ def test_beam_search_over_every_hypothesis_equals_exhaustive_search_with_the_ful
 @pytest.mark.large  # trains or compiles a model: kept out of the fast suite's 10 minutes
 def test_greedy_decoding_is_the_same_eagerly_in_tf_function_and_under_xla():
     backbone = tiny_backbone()
-    memory, state = backbone.encode(SOURCE)
 
-    def run(sampler):
+    def run(sampler):  # encoded where it decodes: caches grow, except under XLA
+        memory, state = backbone.encode(SOURCE)
         return decoding.decode(backbone.step, state, 2, 2, 3, 6, sampler=sampler, memory=memory, num_beams=3)
 
     eager = run("greedy").token_ids.numpy()

@@ -13,8 +13,9 @@ itself, so a model never knows how it is decoded.
 
 Loops are `tf.while_loop`s over fixed-size buffers, so the same code runs
 eagerly, inside `tf.function`, under XLA (`jit_compile=True`) and in exported
-SavedModels. Every strategy returns `Decoded(token_ids, scores, attention)`:
-ids hold the generated tokens, the end token included, then 0 (padding).
+SavedModels; a state may grow where shapes can change (`shapes`). Every
+strategy returns `Decoded(token_ids, scores, attention)`: ids hold the
+generated tokens, the end token included, then 0 (padding).
 
 Why not keras-hub's samplers (0.32)? They decode into a fixed prompt buffer
 and would fit the greedy case, but `BeamSampler` has no length penalty, lets a
@@ -29,17 +30,18 @@ as keras-hub's samplers.
 
 import tensorflow as tf
 
-from kseq2seq.decoding.beam import beam_search, check_beam_args, fixed_shapes, length_penalty
+from kseq2seq.decoding.beam import beam_search, check_beam_args, length_penalty
 from kseq2seq.decoding.sampling import check_sampling_args, filter_logits, hash_uniform
 from kseq2seq.decoding.controls import check_control_args, check_control_config, has_controls, with_controls
 from kseq2seq.decoding.search import NEG_INF, Decoded, greedy_search, sample, tile_batch
+from kseq2seq.decoding.shapes import dynamic_shapes, fixed_shapes
 from kseq2seq.utils import check_positive_int
 
 __all__ = ["Decoded", "NEG_INF", "SAMPLERS", "beam_search", "check_beam_args", "check_control_args",
            "check_control_config",
            "check_decoding_config",
-           "check_sampling_args", "decode", "filter_logits", "fixed_shapes", "greedy_search", "hash_uniform",
-           "length_penalty",
+           "check_sampling_args", "decode", "dynamic_shapes", "filter_logits", "fixed_shapes", "greedy_search",
+           "hash_uniform", "length_penalty",
            "sample", "tile_batch", "with_controls"]
 
 SAMPLERS = ("greedy", "beam", "sample")

@@ -1,14 +1,12 @@
 """Level 1: batched beam search with the GNMT length penalty and n-best lists."""
 
 import collections
-import contextlib
-import contextvars
 
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util  # private, but TF's own while_v2 asks it the same question
 
 from kseq2seq.decoding.search import NEG_INF, Decoded, _batch_major, _call_step, _check_common, _extra_buffer
 from kseq2seq.decoding.search import _forbid_end_before, tile_batch
+from kseq2seq.decoding.shapes import dynamic_shapes, loop_invariants
 from kseq2seq.utils import check_bool, check_positive_int
 
 
@@ -48,23 +46,6 @@ Hypotheses = collections.namedtuple(
     "Hypotheses", ["alive_seq", "alive_log_probs", "finished_seq", "finished_scores", "finished_flags", "extras"])
 # A step's candidates, `[sources, 2 * beams, ...]`: `parent` is the alive beam each extends by `token`.
 Candidates = collections.namedtuple("Candidates", ["log_probs", "parent", "token", "seq", "ended", "extra"])
-
-
-_FIXED_SHAPES = contextvars.ContextVar("kseq2seq_fixed_shapes", default=False)
-
-
-@contextlib.contextmanager
-def fixed_shapes():
-    """Beam searches traced inside keep their batch's size (no compaction), for converters that need it.
-
-    The TFLite converter takes a loop whose tensors shrink, and the model then crashes in the
-    interpreter; XLA is detected without this.
-    """
-    token = _FIXED_SHAPES.set(True)
-    try:
-        yield
-    finally:
-        _FIXED_SHAPES.reset(token)
 
 
 def check_beam_args(num_beams, alpha, num_return):
@@ -184,7 +165,7 @@ def beam_search(
     active = tf.range(batch_size)
     searching = (active, tokens, state, memory, hyps, tf.zeros([batch_size], tf.bool))  # rows of the sources left
     loop_vars = (tf.constant(0), *searching, hyps if compact else ())  # the last: every source's, when compacting
-    shapes = tf.nest.map_structure(lambda x: x.shape, loop_vars)
+    shapes = loop_invariants(loop_vars)
     if compact:  # the searching sources' axis shrinks
         shapes = (shapes[0], *tf.nest.map_structure(_any_rows, shapes[1:-1]), shapes[-1])
 
@@ -193,8 +174,7 @@ def beam_search(
         # dynamic, which would lose the static batch size the loop started with.
         return tf.nest.map_structure(_keep_static_shape, body(*loop_vars), shapes)
 
-    t, active, _, _, _, hyps, _, out = tf.while_loop(cond, static_body, loop_vars,
-                                                     shape_invariants=shapes if compact else None,
+    t, active, _, _, _, hyps, _, out = tf.while_loop(cond, static_body, loop_vars, shape_invariants=shapes,
                                                      maximum_iterations=max_length)
     if compact:  # the sources still searching at max_length
         hyps = tf.nest.map_structure(lambda o, x: tf.tensor_scatter_nd_update(o, active[:, tf.newaxis], x), out, hyps)
@@ -261,8 +241,7 @@ def _compacts(compact, batch_size, memory):
             raise ValueError("Expected memory with compact=True (tensors the step captures cannot shrink with the "
                              "batch). Received: memory=None")
         return compact
-    if memory is None or _FIXED_SHAPES.get() or control_flow_util.GraphOrParentsInXlaContext(
-            tf.compat.v1.get_default_graph()):
+    if memory is None or not dynamic_shapes():
         return False
     return tf.get_static_value(batch_size) != 1  # one source: the loop ends when it does
 

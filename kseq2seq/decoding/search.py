@@ -5,6 +5,7 @@ import collections
 import tensorflow as tf
 
 from kseq2seq.decoding.sampling import NEG_INF, check_sampling_args, filter_logits, hash_uniform
+from kseq2seq.decoding.shapes import loop_invariants
 from kseq2seq.utils import check_positive_int
 
 Decoded = collections.namedtuple("Decoded", ["token_ids", "scores", "attention"])
@@ -70,6 +71,7 @@ def _sequential_search(step_fn, initial_state, batch_size, start_id, end_id, max
         lambda t, _tokens, _state, finished, *_: (t < max_length) & ~tf.reduce_all(finished),
         body,
         loop_vars,
+        shape_invariants=loop_invariants(loop_vars),
         maximum_iterations=max_length,
     )
     output, extras = results[5], results[6]

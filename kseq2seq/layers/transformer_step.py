@@ -6,7 +6,8 @@ the `[batch, 2, length, heads, head_dim]` self-attention cache is split and
 re-stacked, both products transpose the whole cache, a causal mask is built.
 `decode_position` runs only one position's work with the same weights and
 the same math (the tests hold it to the teacher-forced pass), on caches laid
-out heads before positions.
+out heads before positions: full-length ones written in place, or ones that
+grow by the new position (`grow=True`).
 """
 
 import keras
@@ -30,8 +31,9 @@ def merge_heads(dense, x):
 
 
 def attend(attention, query, keys, values, mask):
-    """One query per row over `keys`/`values` `[batch, heads, length, head_dim]`; `mask` broadcasts to
-    `[batch, 1, length]`. Returns the context `[batch, heads, head_dim]` and the weights `[batch, heads, length]`.
+    """One query per row over `keys`/`values` `[batch, heads, length, head_dim]`; `mask` (None: every
+    position) broadcasts to `[batch, 1, length]`. Returns the context `[batch, heads, head_dim]` and the
+    weights `[batch, heads, length]`.
 
     Keras' `MultiHeadAttention` math (scaled query, masked positions set to
     its large negative number, softmax, masked weights zeroed) with the heads
@@ -40,8 +42,11 @@ def attend(attention, query, keys, values, mask):
     """
     query = query * tf.cast(attention._inverse_sqrt_key_dim, query.dtype)
     scores = tf.einsum("bhd,bhtd->bht", query, keys)
-    scores = tf.where(mask, scores, tf.cast(-3e4 if scores.dtype == tf.float16 else -1e9, scores.dtype))
-    weights = tf.where(mask, tf.nn.softmax(scores), tf.zeros([], scores.dtype))
+    if mask is None:
+        weights = tf.nn.softmax(scores)
+    else:
+        scores = tf.where(mask, scores, tf.cast(-3e4 if scores.dtype == tf.float16 else -1e9, scores.dtype))
+        weights = tf.where(mask, tf.nn.softmax(scores), tf.zeros([], scores.dtype))
     return tf.einsum("bht,bhtd->bhd", weights, values), weights
 
 
@@ -56,13 +61,15 @@ def write_position(cache, index, update):
     return tf.where(hit[:, tf.newaxis], update[:, :, tf.newaxis], cache)
 
 
-def decode_position(layer, x, keys, values, cross_keys, cross_values, encoder_mask, index):
+def decode_position(layer, x, keys, values, cross_keys, cross_values, encoder_mask, index, grow=False):
     """One target position through a `keras_hub.layers.TransformerDecoder` at inference, from its caches.
 
     `x` is the position's input `[batch, hidden]`; `keys`/`values` the
-    self-attention cache `[batch, heads, max_length, head_dim]`, written at
-    `index` here; `cross_keys`/`cross_values` the projected source
-    `[batch, heads, S, head_dim]`; `encoder_mask` `[batch, S]`. Returns
+    self-attention cache `[batch, heads, positions, head_dim]`: with
+    `grow=True` it holds the positions before `index` and the new one is
+    appended, else it is full-length and written at `index`;
+    `cross_keys`/`cross_values` the projected source `[batch, heads, S,
+    head_dim]`; `encoder_mask` `[batch, S]`. Returns
     `(x, keys, values, cross-attention weights [batch, heads, S])`. No
     dropout: this is inference.
     """
@@ -74,9 +81,14 @@ def decode_position(layer, x, keys, values, cross_keys, cross_values, encoder_ma
     def self_attention(h):
         nonlocal keys, values
         attention = layer._self_attention_layer
-        keys = write_position(keys, index, project_heads(attention._key_dense, h))
-        values = write_position(values, index, project_heads(attention._value_dense, h))
-        visible = (tf.range(tf.shape(keys)[2]) <= index)[tf.newaxis, tf.newaxis]
+        key, value = project_heads(attention._key_dense, h), project_heads(attention._value_dense, h)
+        if grow:
+            keys = tf.concat([keys, key[:, :, tf.newaxis]], axis=2)
+            values = tf.concat([values, value[:, :, tf.newaxis]], axis=2)
+            visible = None
+        else:
+            keys, values = write_position(keys, index, key), write_position(values, index, value)
+            visible = (tf.range(tf.shape(keys)[2]) <= index)[tf.newaxis, tf.newaxis]
         context, _ = attend(attention, project_heads(attention._query_dense, h), keys, values, visible)
         return merge_heads(attention._output_dense, context)
 

@@ -4,6 +4,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from kseq2seq.decoding.shapes import dynamic_shapes
 from kseq2seq.layers.padding import mask_input, padding_mask
 from kseq2seq.layers.transformer import TransformerDecoderLayer
 from kseq2seq.layers.transformer_step import decode_position
@@ -164,9 +165,13 @@ class TransformerBackbone(Backbone):
         `[batch, S, hidden]`, `encoder_padding_mask` and, one per layer,
         `cross_keys` and `cross_values` `[batch, heads, S, head_dim]`; `state`
         holds the empty self-attention caches `keys` and `values`, one
-        `[batch, heads, max_target_length, head_dim]` per layer (heads before
+        `[batch, heads, positions, head_dim]` per layer (heads before
         positions, so attention products need no transposes), and each row's
-        next position `index` `[batch]`.
+        next position `index` `[batch]`. The caches start with no positions
+        and grow by one a step where decoding loops may change shapes
+        (`decoding.dynamic_shapes()`), so a step's attention and a beam
+        reorder cost the positions so far; under XLA and for TFLite they hold
+        `max_target_length` positions from the start, written in place.
         """
         if isinstance(encoder_inputs, dict):
             token_ids, mask = encoder_inputs["encoder_token_ids"], encoder_inputs.get("encoder_padding_mask")
@@ -176,7 +181,8 @@ class TransformerBackbone(Backbone):
         encoded = self._encode_sequence(token_ids, mask)
         batch_size = tf.shape(token_ids)[0]
         head_dim = self.hidden_dim // self.num_heads
-        empty = tf.zeros([batch_size, self.num_heads, self.max_target_length, head_dim], encoded.dtype)
+        positions = 0 if dynamic_shapes() else self.max_target_length
+        empty = tf.zeros([batch_size, self.num_heads, positions, head_dim], encoded.dtype)
         heads_first = lambda dense: tf.transpose(dense(encoded), [0, 2, 1, 3])  # noqa: E731
         memory = {"encoder_output": encoded, "encoder_padding_mask": mask,
                   "cross_keys": tuple(heads_first(layer._cross_attention_layer._key_dense)
@@ -194,10 +200,12 @@ class TransformerBackbone(Backbone):
         x = self.decoder_embedding(token_ids[:, tf.newaxis], start_index=index)[:, 0]
         chosen = self.attention_layer % self.num_layers
         keys, values = list(state["keys"]), list(state["values"])
+        # A full-length cache has max_target_length positions; a growing one has fewer (or, in a loop, any).
+        grow = keys[0].shape[2] != self.max_target_length
         for i, layer in enumerate(self.decoder_layers):
             x, keys[i], values[i], layer_weights = decode_position(
                 layer, x, keys[i], values[i], memory["cross_keys"][i], memory["cross_values"][i],
-                memory["encoder_padding_mask"], index)
+                memory["encoder_padding_mask"], index, grow=grow)
             if i == chosen:
                 weights = tf.reduce_mean(tf.cast(layer_weights, tf.float32), axis=1)
         state = {"keys": tuple(keys), "values": tuple(values), "index": state["index"] + 1}
