@@ -31,7 +31,7 @@ def next_power_of_two(n):
 
 
 def warp_frequencies(power, factors, boundary=0.8):
-    """`power` `[batch, frames, bins]` (0 Hz to the Nyquist frequency) with row b's frequency axis warped by `factors[b]`.
+    """`power` `[batch, frames, bins]` (0 Hz to Nyquist) with row b's frequency axis warped by `factors[b]`.
 
     The output at bin k is the input at bin w(k), linearly interpolated,
     where w is Jaitly and Hinton's piecewise-linear warp: w(k) = a * k up to
