@@ -199,8 +199,8 @@ def test_oversample_multi_valued_repeats_the_pairs_whose_mr_gives_an_attribute_t
                                  drop_slot_errors=False, oversample_multi_valued=3)
     with caplog.at_level(logging.INFO, logger="kseq2seq.tasks.data_to_text_io"):
         train, _ = data_to_text_pairs(options)
-    assert train == [("name[Mi], eatType[pub]", "Mi is a pub."), (two, "Mi is a pub and restaurant."),
-                     (two, "Mi is a cheap pub."), *[(two, "Mi is a pub and restaurant."), (two, "Mi is a cheap pub.")] * 2]
+    both = [(two, "Mi is a pub and restaurant."), (two, "Mi is a cheap pub.")]
+    assert train == [("name[Mi], eatType[pub]", "Mi is a pub."), *both * 3]
     assert "2 training pairs give an attribute more than one value; 7 pairs in all" in caplog.text
     options.drop_slot_errors = True  # dropped first: the unfaithful pair is not repeated
     assert data_to_text_pairs(options)[0] == [("name[Mi], eatType[pub]", "Mi is a pub."),

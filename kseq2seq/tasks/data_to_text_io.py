@@ -54,7 +54,8 @@ def data_to_text_pairs(options):
 
     if options.dataset == "restaurants":
         train, validation, _ = load_restaurants(num_train=options.limit or 2000, num_test=0, seed=options.seed or 0)
-        return _oversampled_if_asked(_faithful_if_asked(train, options, "the generated restaurants"), options), validation
+        train = _faithful_if_asked(train, options, "the generated restaurants")
+        return _oversampled_if_asked(train, options), validation
     if options.dataset:
         raise ValueError("Expected --dataset restaurants for --task data_to_text. "
                          f"Received: --dataset {options.dataset}")
@@ -92,8 +93,9 @@ def _oversampled_if_asked(train, options):
         raise ValueError(f"Expected --oversample-multi-valued to be at least 1. Received: {times}")
     oversampled = oversample_multi_valued(train, times)
     copies = (len(oversampled) - len(train)) // max(times - 1, 1)
-    logger.info("--oversample-multi-valued %s: %s training pairs give an attribute more than one value; "
-                "%s pairs in all", times, f"{copies:,}" if times > 1 else "the", f"{len(oversampled):,}")
+    if times > 1:
+        logger.info("--oversample-multi-valued %s: %s training pairs give an attribute more than one value; "
+                    "%s pairs in all", times, f"{copies:,}", f"{len(oversampled):,}")
     return oversampled
 
 
