@@ -93,7 +93,7 @@ class LogMelSpectrogram(keras.layers.Layer):
             raise ValueError(f"Expected 0 <= lower_edge_hz < upper_edge_hz <= sample_rate / 2 "
                              f"({self.sample_rate / 2:g}). Received: {self.lower_edge_hz:g}, {self.upper_edge_hz:g}")
         self.normalize = check_bool("normalize", normalize)
-        self.frequency_warp = _check_warp(frequency_warp)
+        self.frequency_warp = _check_range("frequency_warp", frequency_warp, "of factors within [0.5, 2]", (0.5, 2.0))
         self.seed = seed
         if self.frequency_warp is not None:  # only then: models saved without it keep their variables
             self.seed_generator = keras.random.SeedGenerator(seed)
@@ -147,22 +147,13 @@ class LogMelSpectrogram(keras.layers.Layer):
                 "frequency_warp": self.frequency_warp, "seed": self.seed}
 
 
-def _check_warp(value):
+def _check_range(name, value, what="in dB", bounds=(float("-inf"), float("inf"))):
+    """None, or `[low, high]` as floats with `bounds[0] <= low <= high <= bounds[1]`; else an error naming `name`."""
     if value is None:
         return None
     if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
-            and 0.5 <= value[0] <= value[1] <= 2.0):
-        raise ValueError("Expected frequency_warp to be None or a range [low, high] of factors within [0.5, 2]. "
-                         f"Received: frequency_warp={value!r}")
-    return [float(v) for v in value]
-
-
-def _check_range(name, value):
-    if value is None:
-        return None
-    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
-            and value[0] <= value[1]):
-        raise ValueError(f"Expected {name} to be None or a range [low, high] in dB. Received: {name}={value!r}")
+            and bounds[0] <= value[0] <= value[1] <= bounds[1]):
+        raise ValueError(f"Expected {name} to be None or a range [low, high] {what}. Received: {name}={value!r}")
     return [float(v) for v in value]
 
 
