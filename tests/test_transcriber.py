@@ -120,19 +120,21 @@ def test_save_and_load_keep_the_transcripts(tiny_transcriber, spoken_numbers, tm
     assert _texts_and_scores(restored, audio) == _texts_and_scores(tiny_transcriber, audio)
 
 
-def test_frequency_warp_is_drawn_in_fit_and_kept_by_save(spoken_numbers, tmp_path):
+def test_frequency_warp_and_ctc_weight_act_in_fit_and_are_kept_by_save(spoken_numbers, tmp_path):
     keras.utils.set_random_seed(0)
     task = kseq2seq.Transcriber.from_preset("las_digits_small", train_texts=spoken_numbers[0], units=8, filters=8,
-                                            num_mel_bins=16, frequency_warp=[0.9, 1.1])
-    features = task.backbone.features
-    before = features.seed_generator.state.numpy().copy()
+                                            num_mel_bins=16, frequency_warp=[0.9, 1.1], ctc_weight=0.3)
+    features, kernel = task.backbone.features, task.backbone.ctc.projection.kernel
+    seed_before, kernel_before = features.seed_generator.state.numpy().copy(), kernel.numpy().copy()
     task.fit(spoken_numbers[0][:64], epochs=1, verbose=0)
-    assert (features.seed_generator.state.numpy() != before).any()  # the training steps drew warp factors
+    assert (features.seed_generator.state.numpy() != seed_before).any()  # the training steps drew warp factors
+    # Only the CTC loss reaches this projection: it moved, so the loss was in the training objective.
+    assert np.abs(kernel.numpy() - kernel_before).max() > 1e-4
     path = str(tmp_path / "warped.keras")
     task.save(path)
     restored = keras.models.load_model(path)
     audio = [a for a, _ in spoken_numbers[2][:4]]
-    assert restored.backbone.features.frequency_warp == [0.9, 1.1]
+    assert restored.backbone.features.frequency_warp == [0.9, 1.1] and restored.backbone.ctc_weight == 0.3
     assert _texts_and_scores(restored, audio) == _texts_and_scores(task, audio)  # generation never warps
 
 

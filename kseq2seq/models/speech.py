@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from kseq2seq.layers.audio import LogMelSpectrogram, SpecAugment, WaveformAugment
 from kseq2seq.layers.audio_encoders import SpeechEncoder
+from kseq2seq.layers.ctc import CTCHead
 from kseq2seq.layers.decoders import AttentionDecoder
 from kseq2seq.layers.padding import mask_input
 from kseq2seq.models.backbone import Backbone
@@ -22,7 +23,10 @@ class SpeechBackbone(Backbone):
     The features are computed inside the model, so every export takes a
     waveform; while training only, `gain_db`/`noise_snr_db` augment the
     waveform (`WaveformAugment`), `frequency_warp` warps each spectrum
-    (`LogMelSpectrogram`) and SpecAugment masks the features.
+    (`LogMelSpectrogram`) and SpecAugment masks the features. `ctc_weight`
+    > 0 adds a CTC loss on the listener's outputs to the decoder's
+    (`kseq2seq.layers.ctc.CTCHead`, training only; its projection is kept
+    in the saved model but used by no export).
 
     Example:
 
@@ -37,7 +41,7 @@ class SpeechBackbone(Backbone):
                  frame_step_ms=10.0, filters=128, num_conv_layers=2, units=128, num_encoder_layers=2, pyramid=False,
                  cell_type="gru", embedding_dim=64, attention="bahdanau", dropout=0.0, time_masks=0,
                  time_mask_width=10, frequency_masks=0, frequency_mask_width=6, gain_db=None, noise_snr_db=None,
-                 frequency_warp=None, dtype=None, **kwargs):
+                 frequency_warp=None, ctc_weight=0.0, dtype=None, **kwargs):
         # === Layers ===
         self.waveform_augment = WaveformAugment(gain_db, noise_snr_db, dtype=dtype, name="waveform_augment")
         self.features = LogMelSpectrogram(sample_rate, frame_length_ms, frame_step_ms, num_mel_bins=num_mel_bins,
@@ -48,6 +52,8 @@ class SpeechBackbone(Backbone):
                                      dtype=dtype, name="encoder")
         self.decoder = AttentionDecoder(target_vocabulary_size, embedding_dim, units, cell_type=cell_type,
                                         attention=attention, dropout=dropout, dtype=dtype, name="decoder")
+        # Created only when on, so that models saved without it load unchanged.
+        self.ctc = CTCHead(target_vocabulary_size, ctc_weight, dtype=dtype, name="ctc") if ctc_weight else None
         # === Functional Model ===
         inputs = {
             "waveform": keras.Input(shape=(None,), dtype="float32", name="waveform"),
@@ -58,6 +64,8 @@ class SpeechBackbone(Backbone):
         values, states, mask = self._listen(inputs["waveform"], inputs["waveform_padding_mask"], augment=True)
         logits = self.decoder(inputs["decoder_token_ids"], values, states, encoder_padding_mask=mask,
                               decoder_padding_mask=inputs["decoder_padding_mask"])
+        if self.ctc is not None:
+            logits = self.ctc(logits, values, mask, inputs["decoder_token_ids"], inputs["decoder_padding_mask"])
         super().__init__(inputs=inputs, outputs=logits, dtype=dtype, **kwargs)
         set_dtype_policy(self, dtype)
         # === Config ===
@@ -82,6 +90,7 @@ class SpeechBackbone(Backbone):
         self.gain_db = gain_db
         self.noise_snr_db = noise_snr_db
         self.frequency_warp = frequency_warp
+        self.ctc_weight = ctc_weight
 
     def _listen(self, waveform, waveform_mask, augment=False):
         if augment:
@@ -121,5 +130,5 @@ class SpeechBackbone(Backbone):
         names = ("target_vocabulary_size", "sample_rate", "num_mel_bins", "frame_length_ms", "frame_step_ms",
                  "filters", "num_conv_layers", "units", "num_encoder_layers", "pyramid", "cell_type",
                  "embedding_dim", "attention", "dropout", "time_masks", "time_mask_width", "frequency_masks",
-                 "frequency_mask_width", "gain_db", "noise_snr_db", "frequency_warp")
+                 "frequency_mask_width", "gain_db", "noise_snr_db", "frequency_warp", "ctc_weight")
         return {**super().get_config(), **{name: getattr(self, name) for name in names}}

@@ -23,6 +23,8 @@ _COMMON = {
     "sampler": "greedy",
     # Vocal tract length perturbation while training: a range of warp factors, e.g. [0.9, 1.1].
     "frequency_warp": None,
+    # The weight of a CTC loss on the listener beside the attention loss (0: none).
+    "ctc_weight": 0.0,
 }
 PRESETS = {
     "las_digits": {
